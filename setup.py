@@ -1,0 +1,37 @@
+"""Packaging for saltext-spectrum-acl."""
+
+from setuptools import find_namespace_packages, setup
+
+setup(
+    name="saltext-spectrum-acl",
+    version="0.1.0",
+    description="Salt extension that refuses dangerous Spectrum reverse-proxy origins before they reach the edge",
+    long_description=open("README.md", encoding="utf-8").read(),  # pylint: disable=consider-using-with
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_namespace_packages(where="src", include=["saltext", "saltext.*"]),
+    include_package_data=True,
+    install_requires=[
+        "salt>=3008.4,<3009",
+        "netaddr>=1.0,<2",
+        "requests>=2.28,<3",
+        "PyYAML>=6",
+    ],
+    extras_require={
+        "tests": [
+            "pytest>=8",
+            "pytest-salt-factories>=1.0.5,<2",
+            "hypothesis>=6.100",
+        ],
+    },
+    entry_points={
+        "salt.loader": ["spectrum_acl = saltext.spectrum_acl"],
+        "console_scripts": ["spectrum-acl = saltext.spectrum_acl.cli:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Salt",
+    ],
+)

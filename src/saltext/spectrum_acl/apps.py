@@ -1,0 +1,267 @@
+"""Spectrum apps from pillar: shape checks, normalisation, and the all-apps check.
+
+Field names follow the provider's public Spectrum app object. Every shape
+error is a :class:`PillarShapeError` naming the app, the field and the value.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import netaddr
+
+from saltext.spectrum_acl import index
+from saltext.spectrum_acl.addressing import parse_address, parse_hostname, parse_origin_url, parse_port_range
+from saltext.spectrum_acl.errors import OriginSyntaxError, PillarShapeError
+
+CHOICES = {
+    "proxy_protocol": ("off", "v1", "v2", "simple"),
+    "tls": ("off", "flexible", "full", "strict"),
+    "traffic_type": ("direct", "http", "https"),
+}
+DEFAULTS = {"proxy_protocol": "off", "tls": "off", "traffic_type": "direct", "ip_firewall": False}
+DNS_TYPES = ("CNAME", "ADDRESS")
+ORIGIN_DNS_TYPES = ("", "A", "AAAA", "SRV")
+EDGE_CONNECTIVITY = ("all", "ipv4", "ipv6")
+KNOWN_FIELDS = frozenset(
+    ("account_id", "protocol", "dns", "edge_ips", "origin_direct", "origin_dns", "origin_port", "ip_firewall")
+) | frozenset(CHOICES)
+
+_PROTOCOL = re.compile(r"(?P<transport>tcp|udp)/(?P<ports>.+)")
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass
+class App:
+    """A shape-checked app: ``config`` is its plain, normalised pillar block."""
+
+    name: str
+    account_id: str
+    config: dict
+    origins: list = field(default_factory=list)  # parsed Origin objects (origin_direct)
+    hostname: str = None  # origin_dns name
+    edge_ips: list = field(default_factory=list)  # netaddr.IPAddress
+
+
+def _require_str(app, key, value):
+    if not isinstance(value, str) or not value:
+        raise PillarShapeError(app, key, value, "must be a non-empty string")
+    return value
+
+
+def _choice(app, key, value, choices):
+    if isinstance(value, bool) and value is False and "off" in choices:
+        raise PillarShapeError(app, key, value, 'YAML reads an unquoted off as false; write "off" in quotes')
+    if value not in choices:
+        raise PillarShapeError(app, key, value, f"must be one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def _mapping(app, key, value):
+    if not isinstance(value, Mapping):
+        raise PillarShapeError(app, key, value, "must be a mapping")
+    return value
+
+
+def _unknown_keys(app, key, value, known):
+    extra = sorted(str(k) for k in value if k not in known)
+    if extra:
+        raise PillarShapeError(app, f"{key}.{extra[0]}", value[extra[0]], f"unknown field (known: {', '.join(sorted(known))})")
+
+
+def _protocol(app, value):
+    text = _require_str(app, "protocol", value)
+    match = _PROTOCOL.fullmatch(text)
+    if not match:
+        raise PillarShapeError(app, "protocol", value, "must look like tcp/22, tcp/1000-2000 or udp/53")
+    try:
+        ports = parse_port_range(match.group("ports"))
+    except OriginSyntaxError as exc:
+        raise PillarShapeError(app, "protocol", value, str(exc)) from None
+    return match.group("transport"), ports
+
+
+def _ports_match(app, key, value, protocol_ports, origin_ports):
+    protocol_span = protocol_ports[1] - protocol_ports[0]
+    origin_span = origin_ports[1] - origin_ports[0]
+    if protocol_span != origin_span:
+        raise PillarShapeError(
+            app,
+            key,
+            value,
+            f"port range {origin_ports[0]}-{origin_ports[1]} does not match the protocol's "
+            f"{protocol_ports[0]}-{protocol_ports[1]} (same number of ports needed)",
+        )
+
+
+def _dns(app, value):
+    dns = _mapping(app, "dns", value)
+    _unknown_keys(app, "dns", dns, {"type", "name"})
+    _choice(app, "dns.type", dns.get("type"), DNS_TYPES)
+    try:
+        name = parse_hostname(dns.get("name"))
+    except OriginSyntaxError as exc:
+        raise PillarShapeError(app, "dns.name", dns.get("name"), str(exc)) from None
+    return {"type": dns["type"], "name": name}
+
+
+def _edge_ips(app, value):
+    edge = _mapping(app, "edge_ips", value)
+    kind = _choice(app, "edge_ips.type", edge.get("type"), ("static", "dynamic"))
+    if kind == "dynamic":
+        _unknown_keys(app, "edge_ips", edge, {"type", "connectivity"})
+        connectivity = _choice(app, "edge_ips.connectivity", edge.get("connectivity", "all"), EDGE_CONNECTIVITY)
+        return {"type": "dynamic", "connectivity": connectivity}, []
+    _unknown_keys(app, "edge_ips", edge, {"type", "ips"})
+    ips = edge.get("ips")
+    if not isinstance(ips, list) or not ips:
+        raise PillarShapeError(app, "edge_ips.ips", ips, "static edge IPs need a non-empty list of addresses")
+    addresses = []
+    for position, text in enumerate(ips):
+        try:
+            address = parse_address(text)
+        except OriginSyntaxError as exc:
+            raise PillarShapeError(app, f"edge_ips.ips[{position}]", text, str(exc)) from None
+        if address in addresses:
+            raise PillarShapeError(app, f"edge_ips.ips[{position}]", text, "listed twice")
+        addresses.append(address)
+    return {"type": "static", "ips": [str(a) for a in addresses]}, addresses
+
+
+def _origin_direct(app, value, transport, protocol_ports):
+    if not isinstance(value, list) or not value:
+        raise PillarShapeError(app, "origin_direct", value, "must be a non-empty list of URLs like tcp://192.0.2.1:22")
+    origins = []
+    for position, text in enumerate(value):
+        key = f"origin_direct[{position}]"
+        try:
+            origin = parse_origin_url(text)
+        except OriginSyntaxError as exc:
+            raise PillarShapeError(app, key, text, str(exc)) from None
+        if origin.scheme != transport:
+            raise PillarShapeError(app, key, text, f"scheme {origin.scheme} does not match protocol {transport}")
+        _ports_match(app, key, text, protocol_ports, origin.ports)
+        origins.append(origin)
+    return origins
+
+
+def _origin_dns(app, value, port_value, protocol_ports):
+    dns = _mapping(app, "origin_dns", value)
+    _unknown_keys(app, "origin_dns", dns, {"name", "ttl", "type"})
+    try:
+        name = parse_hostname(dns.get("name"))
+    except OriginSyntaxError as exc:
+        raise PillarShapeError(app, "origin_dns.name", dns.get("name"), str(exc)) from None
+    normalised = {"name": name, "type": _choice(app, "origin_dns.type", dns.get("type", ""), ORIGIN_DNS_TYPES)}
+    if "ttl" in dns:
+        ttl = dns["ttl"]
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= 86400:
+            raise PillarShapeError(app, "origin_dns.ttl", ttl, "must be a whole number of seconds from 1 to 86400")
+        normalised["ttl"] = ttl
+    if port_value is None:
+        raise PillarShapeError(app, "origin_port", port_value, "origin_dns needs origin_port (22 or 1000-2000)")
+    try:
+        origin_ports = parse_port_range(port_value)
+    except OriginSyntaxError as exc:
+        raise PillarShapeError(app, "origin_port", port_value, str(exc)) from None
+    _ports_match(app, "origin_port", port_value, protocol_ports, origin_ports)
+    return name, normalised
+
+
+def normalise_app(name, raw, default_account_id=None):
+    """Check one app's shape and return an :class:`App`; raise ``PillarShapeError``."""
+    if not isinstance(name, str) or not _APP_NAME.fullmatch(name):
+        raise PillarShapeError(name, "name", name, "app names are letters, digits, '.', '_' and '-'")
+    raw = _mapping(name, "(app)", raw)
+    _unknown_keys(name, "(app)", raw, KNOWN_FIELDS)
+    account_id = raw.get("account_id", default_account_id)
+    if account_id is None:
+        raise PillarShapeError(name, "account_id", None, "missing, and no default (spectrum:account_id or spectrum_acl:account_id)")
+    _require_str(name, "account_id", account_id)
+    transport, protocol_ports = _protocol(name, raw.get("protocol"))
+    config = {"account_id": account_id, "protocol": raw["protocol"], "dns": _dns(name, raw.get("dns"))}
+    edge, edge_addresses = _edge_ips(name, raw.get("edge_ips", {"type": "dynamic", "connectivity": "all"}))
+    config["edge_ips"] = edge
+    app = App(name, account_id, config, edge_ips=edge_addresses)
+    has_direct, has_dns = "origin_direct" in raw, "origin_dns" in raw
+    if has_direct == has_dns:
+        problem = "both origin_direct and origin_dns are set" if has_direct else "neither origin_direct nor origin_dns is set"
+        present = sorted(key for key in ("origin_direct", "origin_dns") if key in raw)
+        raise PillarShapeError(name, "origin_direct/origin_dns", present, f"an app needs exactly one origin kind: {problem}")
+    if has_direct:
+        if "origin_port" in raw:
+            raise PillarShapeError(name, "origin_port", raw["origin_port"], "origin_port goes with origin_dns; origin_direct URLs carry their port")
+        app.origins = _origin_direct(name, raw["origin_direct"], transport, protocol_ports)
+        config["origin_direct"] = [origin.text for origin in app.origins]
+    else:
+        app.hostname, config["origin_dns"] = _origin_dns(name, raw["origin_dns"], raw.get("origin_port"), protocol_ports)
+        config["origin_port"] = raw["origin_port"]
+    for key, choices in CHOICES.items():
+        config[key] = _choice(name, key, raw.get(key, DEFAULTS[key]), choices)
+    firewall = raw.get("ip_firewall", DEFAULTS["ip_firewall"])
+    if not isinstance(firewall, bool):
+        raise PillarShapeError(name, "ip_firewall", firewall, "must be true or false")
+    config["ip_firewall"] = firewall
+    if config["traffic_type"] != "direct" and transport != "tcp":
+        raise PillarShapeError(name, "traffic_type", config["traffic_type"], "http and https traffic need a tcp protocol")
+    return app
+
+
+def _edge_ip_index(apps):
+    """Index the static edge IPs of ``apps`` as bindings; also return ``(app, message)`` collisions."""
+    claimed = {}
+    collisions = []
+    entries = []
+    for app in apps:
+        for address in app.edge_ips:
+            if address in claimed:
+                message = f"{address} is also a static edge IP of app {claimed[address]!r}"
+                collisions.append((app.name, str(PillarShapeError(app.name, "edge_ips.ips", str(address), message))))
+                continue
+            claimed[address] = app.name
+            detail = f"the static edge IP of app {app.name!r}"
+            entries.append(index.Entry(index.BINDING, netaddr.IPNetwork(address), None, detail))
+    return index.PrefixIndex(entries), collisions
+
+
+def _check_app(guard, app):
+    if app.hostname is not None:
+        return [guard.check_hostname(app.hostname, app.account_id)]
+    return [guard.check_origin(origin, app.account_id) for origin in app.origins]
+
+
+def check_apps(raw_apps, guard, default_account_id=None, only=None):
+    """Check the apps of ``raw_apps`` (the ``spectrum:apps`` pillar mapping).
+
+    Static edge IPs of all apps are bindings for every origin, so app A pointing
+    at app B's edge IP is denied. ``only`` limits the report to one app name.
+    Returns ``(report, valid_apps)``: a plain dict report (README, "Report format")
+    and the ``App`` objects that passed, by name.
+    """
+    report = {"allowed": False, "apps": {}, "errors": [], "denials": []}
+    if not isinstance(raw_apps, Mapping):
+        report["errors"].append(f"spectrum:apps must be a mapping of app name to app (got {type(raw_apps).__name__})")
+        return report, {}
+    valid = {}
+    for name in sorted(raw_apps, key=str):
+        entry = report["apps"][str(name)] = {"allowed": False, "account_id": None, "errors": [], "origins": []}
+        try:
+            app = valid[name] = normalise_app(name, raw_apps[name], default_account_id)
+            entry["account_id"] = app.account_id
+        except PillarShapeError as exc:
+            entry["errors"].append(str(exc))
+    bindings, collisions = _edge_ip_index(valid.values())
+    for name, message in collisions:
+        report["apps"][name]["errors"].append(message)
+    if only is not None:
+        report["apps"] = {only: report["apps"][only]} if only in report["apps"] else {}
+    app_guard = guard.with_app_bindings(bindings)
+    for name, entry in report["apps"].items():
+        if name in valid:
+            verdicts = _check_app(app_guard, valid[name])
+            entry["origins"] = [verdict.as_dict() for verdict in verdicts]
+            entry["allowed"] = not entry["errors"] and all(verdict.allowed for verdict in verdicts)
+            report["denials"].extend(f"{name}: {verdict.summary()}" for verdict in verdicts if not verdict.allowed)
+        report["errors"].extend(entry["errors"])
+    report["allowed"] = (only is None or bool(report["apps"])) and all(e["allowed"] for e in report["apps"].values())
+    return report, {name: valid[name] for name, entry in report["apps"].items() if entry["allowed"]}

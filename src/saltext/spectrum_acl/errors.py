@@ -1,0 +1,24 @@
+"""Exceptions raised by the engine. Each message is meant for a person to act on."""
+
+
+class SpectrumAclError(Exception):
+    """Base class: every engine error is a clear, one-line message, never a traceback."""
+
+
+class OriginSyntaxError(SpectrumAclError, ValueError):
+    """An address, CIDR, port or origin URL that strict parsing refuses."""
+
+
+class PrefixDataError(SpectrumAclError):
+    """Prefix data that is missing, unreadable or inconsistent."""
+
+
+class PillarShapeError(SpectrumAclError):
+    """A Spectrum app in pillar whose shape is wrong. Names the app, field and value."""
+
+    def __init__(self, app, field, value, problem):
+        self.app = app
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"app {app!r}: field {field!r}: {problem} (got {value!r})")

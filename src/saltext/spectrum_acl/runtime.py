@@ -1,0 +1,114 @@
+"""What the Salt loader modules share: configuration, per-run caching and pillar access.
+
+The execution and state modules hand in Salt's dunders (``__salt__``,
+``__context__``, ``__pillar__``); this module imports nothing from Salt, so the
+loader modules stay thin and every lookup has one home.
+
+Configuration keys, read through ``config.get`` (minion config or pillar):
+
+``spectrum_acl:backend``       ``local`` (default)
+``spectrum_acl:prefix_data``   path or ``salt://`` URL of the prefix data, YAML or JSON
+``spectrum_acl:account_id``    account for apps and origins that name none
+``spectrum_acl:static_hosts``  ``{name: [addresses]}`` answered without DNS
+``spectrum_acl:pillar_key``    where the apps live in pillar (default ``spectrum:apps``)
+"""
+
+import os
+from collections.abc import Mapping
+
+from saltext.spectrum_acl import apps as apps_engine
+from saltext.spectrum_acl import prefix_data
+from saltext.spectrum_acl.errors import PrefixDataError, SpectrumAclError
+from saltext.spectrum_acl.policy import OriginGuard
+from saltext.spectrum_acl.resolver import StaticResolver
+
+BACKENDS = ("local",)
+CONTEXT_KEY = "spectrum_acl.guard"
+ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"
+
+
+class ConfigError(SpectrumAclError):
+    """Configuration that is missing or wrong."""
+
+
+def plain(value):
+    """A plain copy of pillar data: Salt 3008 hands in masking dict/list types."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
+
+
+class Runtime:
+    """One Salt call's view of the guard: ``salt``, ``context`` and ``pillar`` are the dunders."""
+
+    def __init__(self, salt, context, pillar):
+        self.salt = salt
+        self.context = context
+        self.pillar = pillar
+
+    def option(self, key, default=None):
+        return plain(self.salt["config.get"](f"spectrum_acl:{key}", default))
+
+    def _prefix_data_path(self):
+        source = self.option("prefix_data") or os.environ.get(ENV_PREFIX_DATA)
+        if not source:
+            raise ConfigError(
+                "no prefix data configured: set spectrum_acl:prefix_data in the minion config or pillar "
+                f"(or {ENV_PREFIX_DATA} in the environment)"
+            )
+        if not isinstance(source, str):
+            raise ConfigError(f"spectrum_acl:prefix_data must be a path or salt:// URL (got {source!r})")
+        if source.startswith("salt://"):
+            cached = self.salt["cp.cache_file"](source)
+            if not cached:
+                raise PrefixDataError(f"prefix data {source!r} could not be fetched from the file server")
+            return cached
+        return os.path.expanduser(source)
+
+    def guard(self):
+        """The origin guard, built once per run and cached in ``__context__``."""
+        backend = self.option("backend", "local")
+        if backend not in BACKENDS:
+            raise ConfigError(f"spectrum_acl:backend {backend!r} is not one of {', '.join(BACKENDS)}")
+        path = self._prefix_data_path()
+        try:
+            stat = os.stat(path)
+            signature = (backend, path, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            signature = None
+        cached = self.context.get(CONTEXT_KEY)
+        if cached is not None and signature is not None and cached[0] == signature:
+            return cached[1]
+        hosts = self.option("static_hosts") or {}
+        if not isinstance(hosts, Mapping):
+            raise ConfigError(f"spectrum_acl:static_hosts must be a mapping of name to addresses (got {hosts!r})")
+        guard = OriginGuard(prefix_data.load_index(path), resolver=StaticResolver(hosts))
+        self.context[CONTEXT_KEY] = (signature, guard)
+        return guard
+
+    def default_account_id(self, account_id=None):
+        if account_id is not None:
+            return account_id
+        spectrum = self.pillar.get("spectrum")
+        if isinstance(spectrum, Mapping) and spectrum.get("account_id") is not None:
+            return plain(spectrum["account_id"])
+        return self.option("account_id")
+
+    def pillar_apps(self, apps=None):
+        """The apps to check: ``apps`` when given, else the pillar key (``spectrum:apps``)."""
+        if apps is not None:
+            return plain(apps)
+        key = self.option("pillar_key", "spectrum:apps")
+        node = self.pillar
+        for part in key.split(":"):
+            if not isinstance(node, Mapping) or part not in node:
+                raise ConfigError(f"pillar has no {key!r}: nothing to check (target the pillar to this minion, or pass apps=)")
+            node = node[part]
+        return plain(node)
+
+    def check_apps(self, apps=None, account_id=None, only=None):
+        """``(report, valid_apps)`` for the pillar apps (or ``apps``)."""
+        raw_apps = self.pillar_apps(apps)
+        return apps_engine.check_apps(raw_apps, self.guard(), self.default_account_id(account_id), only=only)
