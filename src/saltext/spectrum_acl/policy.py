@@ -39,22 +39,26 @@ class Verdict:
     is_reserved: bool = False
     has_binding: bool = False
     reasons: list = field(default_factory=list)
+    denying_reasons: list = field(default_factory=list, repr=False)
 
     def flags(self):
         return {name: getattr(self, name) for name in FLAGS}
 
     def as_dict(self):
-        return asdict(self)
+        data = asdict(self)
+        del data["denying_reasons"]
+        return data
 
     def summary(self):
-        """One line: the origin, allowed or denied, and why."""
-        word = "allowed" if self.allowed else "denied"
-        return f"{self.origin} {word}: " + "; ".join(self.reasons)
+        """One line: the origin, allowed or denied, and why (only what denies, when denied)."""
+        if self.allowed:
+            return f"{self.origin} allowed: " + "; ".join(self.reasons)
+        return f"{self.origin} denied: " + "; ".join(self.denying_reasons or self.reasons)
 
 
 def denied(origin, account_id, reason):
     """A verdict that denies without looking anything up (fail closed)."""
-    return Verdict(origin, account_id, reasons=[reason])
+    return Verdict(origin, account_id, reasons=[reason], denying_reasons=[reason])
 
 
 def _relation(query, entry):
@@ -73,18 +77,21 @@ class _Findings:
     def __init__(self):
         self.has_binding = self.is_managed = self.is_reserved = self.unpermitted = False
         self.reasons = {}
+        self.denying = set()
         self.overflow = {}
 
-    def add(self, kind, key, text):
+    def add(self, kind, key, text, denies):
         if (kind, key) in self.reasons:
             return
         if sum(1 for known_kind, _ in self.reasons if known_kind == kind) >= MAX_REASONS_PER_KIND:
             self.overflow[kind] = self.overflow.get(kind, 0) + 1
             return
         self.reasons[(kind, key)] = text
+        if denies:
+            self.denying.add((kind, key))
 
-    def lines(self):
-        lines = list(self.reasons.values())
+    def lines(self, denying_only=False):
+        lines = [text for key, text in self.reasons.items() if not denying_only or key in self.denying]
         lines.extend(f"... and {count} more {kind} findings" for kind, count in self.overflow.items())
         return lines
 
@@ -130,7 +137,10 @@ class OriginGuard:
             except OriginSyntaxError as exc:
                 return denied(label, account_id, f"{name} resolved to an address that cannot be judged: {exc}")
         verdict = self.check_networks(label, [netaddr.IPNetwork(address) for address in addresses], account_id)
-        verdict.reasons.insert(0, f"{name} resolves to {', '.join(str(address) for address in addresses)}")
+        resolved = f"{name} resolves to {', '.join(str(address) for address in addresses)}"
+        verdict.reasons.insert(0, resolved)
+        if not verdict.allowed:
+            verdict.denying_reasons.insert(0, resolved)
         return verdict
 
     def check_networks(self, label, networks, account_id):
@@ -146,11 +156,11 @@ class OriginGuard:
         for _, _, cover in self.app_bindings.coverage(network):
             if cover.binding is not None:
                 findings.has_binding = True
-                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding))
+                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding), True)
         for _, _, cover in self.prefix_index.coverage(network):
             if cover.binding is not None:
                 findings.has_binding = True
-                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding))
+                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding), True)
             if cover.prefix is None and cover.reserved is None:
                 continue
             findings.is_managed |= cover.prefix is not None
@@ -161,6 +171,7 @@ class OriginGuard:
                 "permission",
                 (id(cover.prefix), id(cover.reserved), permitted),
                 _permission_reason(shown, network, cover, account_id, permitted),
+                not permitted,
             )
 
     @staticmethod
@@ -176,6 +187,7 @@ class OriginGuard:
         )
         verdict.allowed = not findings.has_binding and (not sensitive or verdict.is_delegated)
         verdict.reasons = findings.lines() or [f"{label} is not managed, reserved or a Spectrum edge IP"]
+        verdict.denying_reasons = findings.lines(denying_only=True)
         return verdict
 
 

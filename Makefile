@@ -1,0 +1,25 @@
+# Two commands do all the setup on a fresh clone:
+#   make demo   the main job: salt-call --local state.apply on the examples
+#   make test   the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV ?= .venv
+PILLAR ?= pillar
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): setup.py requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[tests]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py --pillar $(PILLAR)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
