@@ -224,6 +224,13 @@ def _edge_ip_index(apps):
     return index.PrefixIndex(entries), collisions
 
 
+def _networks_to_judge(guard, app):
+    if app.hostname is None:
+        return [origin.network for origin in app.origins]
+    addresses, _ = guard.resolve(app.hostname)
+    return [netaddr.IPNetwork(address) for address in addresses]
+
+
 def _check_app(guard, app):
     if app.hostname is not None:
         return [guard.check_hostname(app.hostname, app.account_id)]
@@ -256,6 +263,8 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None):
     if only is not None:
         report["apps"] = {only: report["apps"][only]} if only in report["apps"] else {}
     app_guard = guard.with_app_bindings(bindings)
+    to_check = [valid[name] for name in report["apps"] if name in valid]
+    app_guard.prefetch((app.account_id, network) for app in to_check for network in _networks_to_judge(app_guard, app))
     for name, entry in report["apps"].items():
         if name in valid:
             verdicts = _check_app(app_guard, valid[name])

@@ -7,6 +7,7 @@ configuration errors.
 """
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -19,14 +20,22 @@ from saltext.spectrum_acl.runtime import ENV_PREFIX_DATA
 EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
 
 
+#: Modules that add a subcommand: each has ``add_command(subparsers)``, which sets
+#: ``func(args, out) -> exit code`` as the parser default.
+COMMAND_MODULES = ()
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="spectrum-acl", description="Refuse dangerous Spectrum origins.")
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="judge origins: addresses, CIDRs or origin URLs")
+    check.set_defaults(func=_check)
     check.add_argument("origins", nargs="+", metavar="ORIGIN")
     check.add_argument("--data", default=os.environ.get(ENV_PREFIX_DATA), help=f"prefix data file (or ${ENV_PREFIX_DATA})")
     check.add_argument("--account-id", help="the account that wants to use the origins")
     check.add_argument("--json", action="store_true", help="print verdicts as JSON")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_command(commands)
     return parser
 
 
@@ -50,7 +59,7 @@ def main(argv=None, out=None):
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        return _check(args, out)
+        return args.func(args, out)
     except SpectrumAclError as exc:
         print(f"spectrum-acl: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -22,3 +22,7 @@ class PillarShapeError(SpectrumAclError):
         self.value = value
         self.problem = problem
         super().__init__(f"app {app!r}: field {field!r}: {problem} (got {value!r})")
+
+
+class BackendError(SpectrumAclError):
+    """A remote backend (the Addressing API) failed or answered badly. The guard denies."""

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 import netaddr
 
 from saltext.spectrum_acl.addressing import embedded_ipv4, parse_address, parse_origin
-from saltext.spectrum_acl.errors import OriginSyntaxError
+from saltext.spectrum_acl.errors import BackendError, OriginSyntaxError
 from saltext.spectrum_acl.index import PrefixIndex
 from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
 
@@ -75,7 +75,7 @@ class _Findings:
     """Flags and de-duplicated reasons gathered while judging the networks of one origin."""
 
     def __init__(self):
-        self.has_binding = self.is_managed = self.is_reserved = self.unpermitted = False
+        self.has_binding = self.is_managed = self.is_reserved = self.unpermitted = self.remote_denied = False
         self.reasons = {}
         self.denying = set()
         self.overflow = {}
@@ -102,15 +102,34 @@ class OriginGuard:
     :param prefix_index: prefixes, delegations, bindings and reserved blocks.
     :param app_bindings: optional index of static edge IPs of apps in the same pillar.
     :param resolver: ``name -> [address]`` for hostname origins; the system resolver by default.
+    :param remote: optional remote judge (the Addressing API client). It has
+        ``prefetch(pairs)``, taking ``(account_id, network)`` pairs to ask in batches, and
+        ``judge(network, account_id)``, returning the five flags as a dict or raising
+        ``BackendError``. An origin then passes only when both the local index and the
+        remote judge allow it; a backend error denies.
     """
 
-    def __init__(self, prefix_index, app_bindings=None, resolver=None):
+    def __init__(self, prefix_index, app_bindings=None, resolver=None, remote=None):
         self.prefix_index = prefix_index
         self.app_bindings = app_bindings if app_bindings is not None else PrefixIndex()
         self.resolver = resolver or system_resolver
+        self.remote = remote
+        self._resolved = {}
 
     def with_app_bindings(self, app_bindings):
-        return OriginGuard(self.prefix_index, app_bindings, self.resolver)
+        guard = OriginGuard(self.prefix_index, app_bindings, self.resolver, self.remote)
+        guard._resolved = self._resolved  # pylint: disable=protected-access
+        return guard
+
+    def prefetch(self, pairs):
+        """Let the remote judge ask about ``(account_id, network)`` pairs in batches, carried IPv4 included."""
+        if self.remote is None:
+            return
+        expanded = []
+        for account_id, network in pairs:
+            expanded.append((account_id, network))
+            expanded.extend((account_id, carried) for _, carried in embedded_ipv4(network))
+        self.remote.prefetch(expanded)
 
     def check_origin(self, origin, account_id):
         """Judge an origin given as text (address, CIDR or URL) or as a parsed ``Origin``.
@@ -121,21 +140,30 @@ class OriginGuard:
             origin = parse_origin(origin)
         return self.check_networks(origin.text, [origin.network], account_id)
 
-    def check_hostname(self, name, account_id):
-        """Resolve ``name`` (A and AAAA) and judge every address; deny when nothing resolves."""
-        label = f"{name} (origin_dns)"
+    def resolve(self, name):
+        """Resolve ``name`` once per guard: ``(addresses, None)`` or ``([], reason it cannot be judged)``."""
+        if name not in self._resolved:
+            self._resolved[name] = self._resolve(name)
+        return self._resolved[name]
+
+    def _resolve(self, name):
         try:
             answers = self.resolver(name)
         except (ResolutionError, OSError) as exc:
-            return denied(label, account_id, f"{name} does not resolve ({exc}); a name must resolve to be judged")
+            return [], f"{name} does not resolve ({exc}); a name must resolve to be judged"
         if not answers:
-            return denied(label, account_id, f"{name} resolves to no address; a name must resolve to be judged")
-        addresses = []
-        for answer in answers:
-            try:
-                addresses.append(parse_address(answer))
-            except OriginSyntaxError as exc:
-                return denied(label, account_id, f"{name} resolved to an address that cannot be judged: {exc}")
+            return [], f"{name} resolves to no address; a name must resolve to be judged"
+        try:
+            return [parse_address(answer) for answer in answers], None
+        except OriginSyntaxError as exc:
+            return [], f"{name} resolved to an address that cannot be judged: {exc}"
+
+    def check_hostname(self, name, account_id):
+        """Resolve ``name`` (A and AAAA) and judge every address; deny when nothing resolves."""
+        label = f"{name} (origin_dns)"
+        addresses, problem = self.resolve(name)
+        if problem:
+            return denied(label, account_id, problem)
         verdict = self.check_networks(label, [netaddr.IPNetwork(address) for address in addresses], account_id)
         resolved = f"{name} resolves to {', '.join(str(address) for address in addresses)}"
         verdict.reasons.insert(0, resolved)
@@ -153,6 +181,8 @@ class OriginGuard:
         return self._verdict(label, account_id, findings)
 
     def _judge(self, network, shown, account_id, findings):
+        if self.remote is not None:
+            self._judge_remote(network, shown, account_id, findings)
         for _, _, cover in self.app_bindings.coverage(network):
             if cover.binding is not None:
                 findings.has_binding = True
@@ -174,6 +204,24 @@ class OriginGuard:
                 not permitted,
             )
 
+    def _judge_remote(self, network, shown, account_id, findings):
+        try:
+            flags = self.remote.judge(network, account_id)
+        except BackendError as exc:
+            findings.remote_denied = True
+            findings.add("remote", str(network), f"{shown}: {exc}; denied (fail closed)", True)
+            return
+        findings.has_binding |= flags["has_binding"]
+        findings.is_managed |= flags["is_managed"]
+        findings.is_reserved |= flags["is_reserved"]
+        findings.unpermitted |= (flags["is_managed"] or flags["is_reserved"]) and not flags["is_delegated"]
+        described = ", ".join(f"{name}={str(flags[name]).lower()}" for name in FLAGS[1:])
+        if flags["allowed"]:
+            findings.add("remote", str(network), f"the Addressing API allows {shown} ({described})", False)
+        else:
+            findings.remote_denied = True
+            findings.add("remote", str(network), f"the Addressing API denies {shown} ({described})", True)
+
     @staticmethod
     def _verdict(label, account_id, findings):
         sensitive = findings.is_managed or findings.is_reserved
@@ -185,7 +233,9 @@ class OriginGuard:
             has_binding=findings.has_binding,
             is_delegated=sensitive and not findings.unpermitted,
         )
-        verdict.allowed = not findings.has_binding and (not sensitive or verdict.is_delegated)
+        verdict.allowed = (
+            not findings.has_binding and not findings.remote_denied and (not sensitive or verdict.is_delegated)
+        )
         verdict.reasons = findings.lines() or [f"{label} is not managed, reserved or a Spectrum edge IP"]
         verdict.denying_reasons = findings.lines(denying_only=True)
         return verdict

@@ -118,7 +118,10 @@ def entries_from_document(document, source="prefix data"):
     return entries
 
 
-def load_index(path):
-    """Load prefix data from ``path`` into a :class:`~saltext.spectrum_acl.index.PrefixIndex`."""
+def load_index(path, cache_dir=None):
+    """Load prefix data from ``path`` into a :class:`~saltext.spectrum_acl.index.PrefixIndex`.
+
+    ``cache_dir``: where a compiled index keyed by the file's content hash is kept.
+    """
     entries = entries_from_document(read_document(path), source=path)
     return index.PrefixIndex(entries + reserved_entries())

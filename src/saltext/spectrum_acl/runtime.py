@@ -11,6 +11,7 @@ Configuration keys, read through ``config.get`` (minion config or pillar):
 ``spectrum_acl:account_id``    account for apps and origins that name none
 ``spectrum_acl:static_hosts``  ``{name: [addresses]}`` answered without DNS
 ``spectrum_acl:pillar_key``    where the apps live in pillar (default ``spectrum:apps``)
+``spectrum_acl:cache_dir``     compiled prefix index cache (default ``<cachedir>/spectrum_acl``; ``false`` disables)
 """
 
 import os
@@ -43,10 +44,16 @@ def plain(value):
 class Runtime:
     """One Salt call's view of the guard: ``salt``, ``context`` and ``pillar`` are the dunders."""
 
-    def __init__(self, salt, context, pillar):
+    def __init__(self, salt, context, pillar, opts=None):
         self.salt = salt
         self.context = context
         self.pillar = pillar
+        self.opts = opts or {}
+
+    def _cache_dir(self):
+        default = os.path.join(self.opts["cachedir"], "spectrum_acl") if self.opts.get("cachedir") else None
+        configured = self.option("cache_dir", default)
+        return configured or None
 
     def option(self, key, default=None):
         return plain(self.salt["config.get"](f"spectrum_acl:{key}", default))
@@ -84,7 +91,7 @@ class Runtime:
         hosts = self.option("static_hosts") or {}
         if not isinstance(hosts, Mapping):
             raise ConfigError(f"spectrum_acl:static_hosts must be a mapping of name to addresses (got {hosts!r})")
-        guard = OriginGuard(prefix_data.load_index(path), resolver=StaticResolver(hosts))
+        guard = OriginGuard(prefix_data.load_index(path, cache_dir=self._cache_dir()), resolver=StaticResolver(hosts))
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
 

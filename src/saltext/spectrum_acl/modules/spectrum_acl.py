@@ -35,7 +35,7 @@ def __virtual__():
 
 
 def _runtime():
-    return Runtime(__salt__, __context__, __pillar__)
+    return Runtime(__salt__, __context__, __pillar__, __opts__)
 
 
 def _denied_retcode(allowed):

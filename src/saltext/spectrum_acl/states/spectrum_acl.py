@@ -30,7 +30,7 @@ def __virtual__():
 def _checked(ret, apps, account_id):
     """Run the guard; on any failure fill ``ret`` and return ``None``."""
     try:
-        report, valid = Runtime(__salt__, __context__, __pillar__).check_apps(apps=apps, account_id=account_id)
+        report, valid = Runtime(__salt__, __context__, __pillar__, __opts__).check_apps(apps=apps, account_id=account_id)
     except SpectrumAclError as exc:
         ret["comment"] = f"Spectrum origin guard could not run, nothing was written: {exc}"
         return None
