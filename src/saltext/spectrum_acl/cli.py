@@ -22,7 +22,7 @@ EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
 
 #: Modules that add a subcommand: each has ``add_command(subparsers)``, which sets
 #: ``func(args, out) -> exit code`` as the parser default.
-COMMAND_MODULES = ()
+COMMAND_MODULES = ("saltext.spectrum_acl.server", "saltext.spectrum_acl.lint")
 
 
 def _parser():
