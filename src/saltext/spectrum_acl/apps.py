@@ -64,9 +64,11 @@ def _mapping(app, key, value):
 
 
 def _unknown_keys(app, key, value, known):
-    extra = sorted(str(k) for k in value if k not in known)
+    extra = sorted((k for k in value if k not in known), key=str)
     if extra:
-        raise PillarShapeError(app, f"{key}.{extra[0]}", value[extra[0]], f"unknown field (known: {', '.join(sorted(known))})")
+        field_name = extra[0]
+        message = f"unknown field (known: {', '.join(sorted(known))})"
+        raise PillarShapeError(app, f"{key}.{field_name}", value[field_name], message)
 
 
 def _protocol(app, value):

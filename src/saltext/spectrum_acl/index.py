@@ -7,8 +7,14 @@ each labelled with what covers it: the most specific prefix, every covering
 delegation, the innermost binding and the innermost reserved block. A query
 for any address or CIDR is a ``bisect`` plus a walk over the segments it
 overlaps, so its cost does not grow with the size of the data.
+
+Everything is stored in columns (``array`` and flat lists) so that an index of
+10^6 entries stays small and can be written to and read from a compiled cache
+file quickly (see ``cache.py``); ``Entry`` objects are made only when a reason
+needs one.
 """
 
+from array import array
 from bisect import bisect_right
 from typing import NamedTuple
 
@@ -18,8 +24,36 @@ PREFIX = "prefix"
 DELEGATION = "delegation"
 BINDING = "binding"
 RESERVED = "reserved"
+KINDS = (PREFIX, DELEGATION, BINDING, RESERVED)
+_KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 
+MANAGED_FLAG, RESERVED_FLAG, BINDING_FLAG = 1, 2, 4
 _ADDRESS_MAX = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
+NO_ENTRY = -1
+
+
+class Span(NamedTuple):
+    """An address range as integers: what the index works with."""
+
+    version: int
+    first: int
+    last: int
+    prefixlen: int
+
+    @classmethod
+    def of(cls, network):
+        """A ``Span`` from a ``netaddr.IPNetwork`` (or anything with the same four attributes)."""
+        return cls(network.version, network.first, network.last, network.prefixlen)
+
+    @property
+    def cidr(self):
+        return str(netaddr.IPNetwork((self.first, self.prefixlen), version=self.version))
+
+    def shown(self):
+        """An address for a single host, a CIDR otherwise."""
+        if self.first == self.last:
+            return str(netaddr.IPAddress(self.first, self.version))
+        return self.cidr
 
 
 class Entry:
@@ -70,75 +104,258 @@ class Coverage(NamedTuple):
         return any(delegation.account == account_id for delegation in self.delegations)
 
 
-def _coverage_of(open_entries):
-    prefix = binding = reserved = None
-    delegations = []
-    for entry in open_entries:
-        kind = entry.kind
-        if kind is PREFIX:
-            prefix = entry
-        elif kind is DELEGATION:
-            delegations.append(entry)
-        elif kind is BINDING:
-            binding = entry
-        else:
-            reserved = entry
-    if prefix is None and binding is None and reserved is None and not delegations:
-        return None
-    return Coverage(prefix, tuple(delegations), binding, reserved)
+class Columns:
+    """Entries as columns: the input of an index build and the payload of the cache.
+
+    Strings (accounts and details) are interned into ``strings``; column values
+    refer to them by position. ``parent`` is an entry position or ``NO_ENTRY``.
+    """
+
+    def __init__(self):
+        self.kind = bytearray()
+        self.version = bytearray()
+        self.prefixlen = bytearray()
+        self.first = []
+        self.account = array("i")
+        self.detail = array("i")
+        self.parent = array("i")
+        self.strings = [""]
+        self._string_ids = {"": 0, None: 0}
+
+    def __len__(self):
+        return len(self.kind)
+
+    def string_id(self, text):
+        found = self._string_ids.get(text)
+        if found is None:
+            found = self._string_ids[text] = len(self.strings)
+            self.strings.append(text)
+        return found
+
+    def add(self, kind, version, first, prefixlen, account=None, detail="", parent=NO_ENTRY):
+        """Append one entry and return its position."""
+        self.kind.append(_KIND_CODE[kind])
+        self.version.append(version)
+        self.prefixlen.append(prefixlen)
+        self.first.append(first)
+        self.account.append(self.string_id(account))
+        self.detail.append(self.string_id(detail))
+        self.parent.append(parent)
+        return len(self.kind) - 1
+
+    def add_entry(self, entry, parent=NO_ENTRY):
+        return self.add(entry.kind, entry.version, entry.first, entry.prefixlen, entry.account, entry.detail, parent)
+
+    def last_address(self, position):
+        width = 32 if self.version[position] == 4 else 128
+        return self.first[position] | ((1 << (width - self.prefixlen[position])) - 1)
 
 
-def _build_segments(entries):
-    starts = [0]
-    labels = [None]
+class Labels:
+    """The distinct segment labels: per label, entry positions and a flag mask."""
+
+    def __init__(self):
+        self.prefix = array("i", [NO_ENTRY])
+        self.binding = array("i", [NO_ENTRY])
+        self.reserved = array("i", [NO_ENTRY])
+        self.flags = bytearray([0])
+        self.delegation_start = array("i", [0])
+        self.delegation_end = array("i", [0])
+        self.delegations = array("i")
+
+
+def _sweep(columns, positions, labels, interned):
+    """Cut one address family into labelled segments: ``(starts, label ids)``."""
+    first, prefixlen, kind = columns.first, columns.prefixlen, columns.kind
+    width = 32 if positions and columns.version[positions[0]] == 4 else 128
+    order = sorted(positions, key=lambda p: (first[p], prefixlen[p]))
+    starts, segment_labels = [0], [0]
+    open_last, open_label = [], []
+    delegation_kind, binding_kind, reserved_kind = (_KIND_CODE[k] for k in (DELEGATION, BINDING, RESERVED))
+    label_prefix, label_binding, label_reserved = labels.prefix, labels.binding, labels.reserved
+    label_flags, label_dstart, label_dend, label_delegations = (
+        labels.flags, labels.delegation_start, labels.delegation_end, labels.delegations,
+    )
 
     def change(position, label):
         if starts[-1] == position:
-            labels[-1] = label
-            if len(labels) > 1 and labels[-2] == label:
+            segment_labels[-1] = label
+            if len(starts) > 1 and segment_labels[-2] == label:
                 starts.pop()
-                labels.pop()
-        elif labels[-1] != label:
+                segment_labels.pop()
+        elif segment_labels[-1] != label:
             starts.append(position)
-            labels.append(label)
+            segment_labels.append(label)
 
-    open_entries = []
-    for entry in sorted(entries, key=lambda e: (e.first, -e.last)):
-        while open_entries and open_entries[-1].last < entry.first:
-            closed = open_entries.pop()
-            change(closed.last + 1, _coverage_of(open_entries))
-        open_entries.append(entry)
-        change(entry.first, _coverage_of(open_entries))
-    while open_entries:
-        closed = open_entries.pop()
-        change(closed.last + 1, _coverage_of(open_entries))
-    return starts, labels
+    def child(parent, position):
+        code = kind[position]
+        key_prefix, key_binding, key_reserved = label_prefix[parent], label_binding[parent], label_reserved[parent]
+        delegations = tuple(label_delegations[label_dstart[parent]:label_dend[parent]])
+        if code == delegation_kind:
+            delegations += (position,)
+        elif code == binding_kind:
+            key_binding = position
+        elif code == reserved_kind:
+            key_reserved = position
+        else:
+            key_prefix = position
+        key = (key_prefix, key_binding, key_reserved, delegations)
+        label = interned.get(key)
+        if label is None:
+            label = interned[key] = len(label_flags)
+            label_prefix.append(key_prefix)
+            label_binding.append(key_binding)
+            label_reserved.append(key_reserved)
+            label_flags.append(
+                (key_prefix != NO_ENTRY and MANAGED_FLAG)
+                | (key_reserved != NO_ENTRY and RESERVED_FLAG)
+                | (key_binding != NO_ENTRY and BINDING_FLAG)
+            )
+            label_dstart.append(len(label_delegations))
+            label_delegations.extend(delegations)
+            label_dend.append(len(label_delegations))
+        return label
+
+    for position in order:
+        start = first[position]
+        while open_last and open_last[-1] < start:
+            closed = open_last.pop()
+            open_label.pop()
+            change(closed + 1, open_label[-1] if open_label else 0)
+        label = child(open_label[-1] if open_label else 0, position)
+        open_last.append(start | ((1 << (width - prefixlen[position])) - 1))
+        open_label.append(label)
+        change(start, label)
+    while open_last:
+        closed = open_last.pop()
+        open_label.pop()
+        change(closed + 1, open_label[-1] if open_label else 0)
+    limit = _ADDRESS_MAX[width == 32 and 4 or 6]
+    while starts and starts[-1] > limit:
+        starts.pop()
+        segment_labels.pop()
+    return starts, segment_labels
 
 
 class PrefixIndex:
-    """Segments per address family, answering "what covers this range?" with ``bisect``."""
+    """Segments per address family, answering "what covers this range?" with ``bisect``.
+
+    Build it from ``Entry`` objects (``PrefixIndex(entries)``), from ``Columns``
+    (``PrefixIndex.from_columns``), or load it from the compiled cache.
+    """
 
     def __init__(self, entries=()):
-        by_version = {4: [], 6: []}
-        self.counts = {PREFIX: 0, DELEGATION: 0, BINDING: 0, RESERVED: 0}
+        columns = Columns()
+        positions = {}
         for entry in entries:
-            by_version[entry.version].append(entry)
-            self.counts[entry.kind] += 1
-        self._segments = {version: _build_segments(items) for version, items in by_version.items()}
+            parent = positions.get(id(entry.parent), NO_ENTRY) if entry.parent is not None else NO_ENTRY
+            positions[id(entry)] = columns.add_entry(entry, parent)
+        self._build(columns)
+
+    @classmethod
+    def from_columns(cls, columns):
+        index = cls.__new__(cls)
+        index._build(columns)  # pylint: disable=protected-access
+        return index
+
+    @classmethod
+    def from_parts(cls, columns, labels, segments):
+        """Reassemble an index from its stored parts (used by the cache)."""
+        index = cls.__new__(cls)
+        index._assemble(columns, labels, segments)  # pylint: disable=protected-access
+        return index
+
+    def _build(self, columns):
+        labels = Labels()
+        interned = {(NO_ENTRY, NO_ENTRY, NO_ENTRY, ()): 0}
+        by_version = {4: [], 6: []}
+        for position, version in enumerate(columns.version):
+            by_version[version].append(position)
+        segments = {}
+        for version, positions in by_version.items():
+            starts, segment_labels = _sweep(columns, positions, labels, interned)
+            segments[version] = (array("I", starts) if version == 4 else starts, array("i", segment_labels))
+        self._assemble(columns, labels, segments)
+
+    def _assemble(self, columns, labels, segments):
+        self.columns = columns
+        self.labels = labels
+        self.segments = segments
+        self.counts = {kind: 0 for kind in KINDS}
+        for code in columns.kind:
+            self.counts[KINDS[code]] += 1
+        self._entries = {}
+        self._account_ids = {}
 
     def __len__(self):
-        return sum(self.counts.values())
+        return len(self.columns)
 
-    def coverage(self, network):
-        """Yield ``(first, last, Coverage)`` for each covered segment overlapping ``network``."""
-        starts, labels = self._segments[network.version]
-        first, last = network.first, network.last
-        end = _ADDRESS_MAX[network.version]
+    # -- materialising entries for reasons -------------------------------------------
+
+    def entry(self, position):
+        """The ``Entry`` at ``position`` (made once, then kept)."""
+        found = self._entries.get(position)
+        if found is None:
+            columns = self.columns
+            parent = columns.parent[position]
+            span = Span(columns.version[position], columns.first[position], columns.last_address(position),
+                        columns.prefixlen[position])
+            found = Entry(
+                KINDS[columns.kind[position]],
+                span,
+                columns.strings[columns.account[position]] or None,
+                columns.strings[columns.detail[position]],
+                self.entry(parent) if parent != NO_ENTRY else None,
+            )
+            self._entries[position] = found
+        return found
+
+    def coverage_of_label(self, label):
+        labels = self.labels
+
+        def maybe(position):
+            return self.entry(position) if position != NO_ENTRY else None
+
+        delegations = tuple(
+            self.entry(p) for p in labels.delegations[labels.delegation_start[label]:labels.delegation_end[label]]
+        )
+        return Coverage(maybe(labels.prefix[label]), delegations, maybe(labels.binding[label]), maybe(labels.reserved[label]))
+
+    # -- queries ---------------------------------------------------------------------
+
+    def account_id(self, account):
+        """The interned id of an account name, or -1 when no entry names it."""
+        if not self._account_ids:
+            self._account_ids = {text: position for position, text in enumerate(self.columns.strings) if text}
+        return self._account_ids.get(account, -1)
+
+    def permits(self, label, account):
+        """Does ``account`` (an interned id) own the most specific prefix or hold a covering delegation?"""
+        if account < 0:
+            return False
+        labels, accounts = self.labels, self.columns.account
+        prefix = labels.prefix[label]
+        if prefix != NO_ENTRY and accounts[prefix] == account:
+            return True
+        for delegation in labels.delegations[labels.delegation_start[label]:labels.delegation_end[label]]:
+            if accounts[delegation] == account:
+                return True
+        return False
+
+    def labels_in(self, version, first, last):
+        """Yield ``(first, last, label)`` for each covered segment overlapping ``first..last``."""
+        starts, segment_labels = self.segments[version]
         position = bisect_right(starts, first) - 1
         count = len(starts)
+        end = _ADDRESS_MAX[version]
         while position < count and starts[position] <= last:
-            label = labels[position]
-            if label is not None:
+            label = segment_labels[position]
+            if label:
                 segment_last = starts[position + 1] - 1 if position + 1 < count else end
                 yield max(starts[position], first), min(segment_last, last), label
             position += 1
+
+    def coverage(self, network):
+        """Yield ``(first, last, Coverage)`` for each covered segment overlapping ``network``."""
+        for first, last, label in self.labels_in(network.version, network.first, network.last):
+            yield first, last, self.coverage_of_label(label)

@@ -9,44 +9,86 @@ carried inside an IPv6 one), in this order:
    prefix covering it, or holds a delegation covering it (``is_delegated``);
 3. anything else is allowed.
 
-Every verdict carries reasons a person can act on.
+Every verdict carries reasons a person can act on. Judging records only
+integer evidence; the reason text is written when someone reads it.
 """
 
-from dataclasses import asdict, dataclass, field
+from bisect import bisect_right
 
 import netaddr
 
-from saltext.spectrum_acl.addressing import embedded_ipv4, parse_address, parse_origin
+from saltext.spectrum_acl.addressing import embedded_spans, fast_span, parse_address, parse_origin
 from saltext.spectrum_acl.errors import BackendError, OriginSyntaxError
-from saltext.spectrum_acl.index import PrefixIndex
+from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG, PrefixIndex, Span
 from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
 
 #: Reasons of one kind beyond this many are summarised as "... and N more".
 MAX_REASONS_PER_KIND = 5
+#: Evidence kept per origin; flags are still exact beyond it.
+MAX_EVIDENCE = 256
 
 FLAGS = ("allowed", "is_managed", "is_delegated", "is_reserved", "has_binding")
+_SENSITIVE = MANAGED_FLAG | RESERVED_FLAG
 
 
-@dataclass
 class Verdict:
-    """The guard's answer for one origin and account, with the Addressing API's flag names."""
+    """The guard's answer for one origin and account, with the Addressing API's flag names.
 
-    origin: str
-    account_id: str
-    allowed: bool = False
-    is_managed: bool = False
-    is_delegated: bool = False
-    is_reserved: bool = False
-    has_binding: bool = False
-    reasons: list = field(default_factory=list)
-    denying_reasons: list = field(default_factory=list, repr=False)
+    ``decided_by`` is the CIDR of the entry that decided: the binding or the
+    unpermitted prefix/reserved block when denied, the permitting prefix when allowed.
+    """
+
+    __slots__ = FLAGS + ("origin", "account_id", "_evidence", "_reasons", "_denying", "_decided_by")
+
+    def __init__(self, origin, account_id, allowed=False, is_managed=False, is_delegated=False,
+                 is_reserved=False, has_binding=False, reasons=None, evidence=()):
+        self.origin = origin
+        self.account_id = account_id
+        self.allowed = allowed
+        self.is_managed = is_managed
+        self.is_delegated = is_delegated
+        self.is_reserved = is_reserved
+        self.has_binding = has_binding
+        self._evidence = evidence
+        self._reasons = None
+        self._denying = None
+        self._decided_by = None
+        if reasons is not None:
+            self._reasons, self._denying = list(reasons), [] if allowed else list(reasons)
+
+    def _render(self):
+        if self._reasons is None:
+            self._reasons, self._denying, self._decided_by = _render_evidence(self.origin, self._evidence)
+
+    @property
+    def reasons(self):
+        self._render()
+        return self._reasons
+
+    @property
+    def denying_reasons(self):
+        self._render()
+        return self._denying
+
+    @property
+    def decided_by(self):
+        self._render()
+        return self._decided_by
+
+    def prepend_reason(self, text):
+        self._render()
+        self._reasons.insert(0, text)
+        if not self.allowed:
+            self._denying.insert(0, text)
 
     def flags(self):
         return {name: getattr(self, name) for name in FLAGS}
 
     def as_dict(self):
-        data = asdict(self)
-        del data["denying_reasons"]
+        data = {"origin": self.origin, "account_id": self.account_id}
+        data.update(self.flags())
+        data["decided_by"] = self.decided_by
+        data["reasons"] = list(self.reasons)
         return data
 
     def summary(self):
@@ -55,45 +97,23 @@ class Verdict:
             return f"{self.origin} allowed: " + "; ".join(self.reasons)
         return f"{self.origin} denied: " + "; ".join(self.denying_reasons or self.reasons)
 
+    def __repr__(self):
+        return f"Verdict({self.origin!r}, {self.account_id!r}, {self.flags()})"
+
 
 def denied(origin, account_id, reason):
     """A verdict that denies without looking anything up (fail closed)."""
-    return Verdict(origin, account_id, reasons=[reason], denying_reasons=[reason])
-
-
-def _relation(query, entry):
-    if query.prefixlen == entry.prefixlen:
-        return "is"
-    return "is in" if query.prefixlen > entry.prefixlen else "overlaps"
-
-
-def _named(entry):
-    return f"{entry.cidr} ({entry.detail})" if entry.detail else entry.cidr
+    return Verdict(origin, account_id, reasons=[reason])
 
 
 class _Findings:
-    """Flags and de-duplicated reasons gathered while judging the networks of one origin."""
+    """Flags and integer evidence gathered while judging the networks of one origin."""
+
+    __slots__ = ("has_binding", "is_managed", "is_reserved", "unpermitted", "remote_denied", "evidence")
 
     def __init__(self):
         self.has_binding = self.is_managed = self.is_reserved = self.unpermitted = self.remote_denied = False
-        self.reasons = {}
-        self.denying = set()
-        self.overflow = {}
-
-    def add(self, kind, key, text, denies):
-        if (kind, key) in self.reasons:
-            return
-        if sum(1 for known_kind, _ in self.reasons if known_kind == kind) >= MAX_REASONS_PER_KIND:
-            self.overflow[kind] = self.overflow.get(kind, 0) + 1
-            return
-        self.reasons[(kind, key)] = text
-        if denies:
-            self.denying.add((kind, key))
-
-    def lines(self, denying_only=False):
-        lines = [text for key, text in self.reasons.items() if not denying_only or key in self.denying]
-        lines.extend(f"... and {count} more {kind} findings" for kind, count in self.overflow.items())
-        return lines
+        self.evidence = []
 
 
 class OriginGuard:
@@ -115,6 +135,7 @@ class OriginGuard:
         self.resolver = resolver or system_resolver
         self.remote = remote
         self._resolved = {}
+        self._check_app_bindings = len(self.app_bindings) > 0
 
     def with_app_bindings(self, app_bindings):
         guard = OriginGuard(self.prefix_index, app_bindings, self.resolver, self.remote)
@@ -128,7 +149,7 @@ class OriginGuard:
         expanded = []
         for account_id, network in pairs:
             expanded.append((account_id, network))
-            expanded.extend((account_id, carried) for _, carried in embedded_ipv4(network))
+            expanded.extend((account_id, _network(carried)) for _, carried in embedded_spans(Span.of(network)))
         self.remote.prefetch(expanded)
 
     def check_origin(self, origin, account_id):
@@ -137,8 +158,11 @@ class OriginGuard:
         Raises ``OriginSyntaxError`` for text that strict parsing refuses.
         """
         if isinstance(origin, str):
+            span = fast_span(origin)
+            if span is not None:
+                return self.check_spans(origin, (span,), account_id)
             origin = parse_origin(origin)
-        return self.check_networks(origin.text, [origin.network], account_id)
+        return self.check_spans(origin.text, (Span.of(origin.network),), account_id)
 
     def resolve(self, name):
         """Resolve ``name`` once per guard: ``(addresses, None)`` or ``([], reason it cannot be judged)``."""
@@ -165,103 +189,131 @@ class OriginGuard:
         if problem:
             return denied(label, account_id, problem)
         verdict = self.check_networks(label, [netaddr.IPNetwork(address) for address in addresses], account_id)
-        resolved = f"{name} resolves to {', '.join(str(address) for address in addresses)}"
-        verdict.reasons.insert(0, resolved)
-        if not verdict.allowed:
-            verdict.denying_reasons.insert(0, resolved)
+        verdict.prepend_reason(f"{name} resolves to {', '.join(str(address) for address in addresses)}")
         return verdict
 
     def check_networks(self, label, networks, account_id):
-        """Judge the union of ``networks`` as one origin called ``label``."""
+        """Judge the union of ``networks`` (``netaddr.IPNetwork``) as one origin called ``label``."""
+        return self.check_spans(label, [Span.of(network) for network in networks], account_id)
+
+    def check_spans(self, label, spans, account_id):
+        """Judge the union of ``spans`` as one origin called ``label``."""
         findings = _Findings()
-        for network in networks:
-            self._judge(network, str(_display(network)), account_id, findings)
-            for form, carried in embedded_ipv4(network):
-                self._judge(carried, f"{_display(carried)} (carried by {_display(network)} as {form})", account_id, findings)
-        return self._verdict(label, account_id, findings)
+        for span in spans:
+            self._judge(span, None, account_id, findings)
+            if span.version == 6:
+                for form, carried in embedded_spans(span):
+                    self._judge(carried, (form, span), account_id, findings)
+        sensitive = findings.is_managed or findings.is_reserved
+        is_delegated = sensitive and not findings.unpermitted
+        return Verdict(
+            label,
+            account_id,
+            not findings.has_binding and not findings.remote_denied and (not sensitive or is_delegated),
+            findings.is_managed,
+            is_delegated,
+            findings.is_reserved,
+            findings.has_binding,
+            evidence=findings.evidence,
+        )
 
-    def _judge(self, network, shown, account_id, findings):
+    def _judge(self, span, carrier, account_id, findings):
         if self.remote is not None:
-            self._judge_remote(network, shown, account_id, findings)
-        for _, _, cover in self.app_bindings.coverage(network):
-            if cover.binding is not None:
-                findings.has_binding = True
-                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding), True)
-        for _, _, cover in self.prefix_index.coverage(network):
-            if cover.binding is not None:
-                findings.has_binding = True
-                findings.add("binding", id(cover.binding), _binding_reason(shown, network, cover.binding), True)
-            if cover.prefix is None and cover.reserved is None:
+            self._judge_remote(span, carrier, account_id, findings)
+        evidence = findings.evidence
+        if self._check_app_bindings:
+            bindings = self.app_bindings
+            for _, _, label in bindings.labels_in(span.version, span.first, span.last):
+                binding = bindings.labels.binding[label]
+                if binding != NO_ENTRY:
+                    findings.has_binding = True
+                    evidence.append(("binding", span, carrier, bindings, binding, True))
+        index = self.prefix_index
+        account = index.account_id(account_id)
+        label_flags, label_binding = index.labels.flags, index.labels.binding
+        starts, segment_labels = index.segments[span.version]
+        position = bisect_right(starts, span.first) - 1
+        count, last = len(starts), span.last
+        while position < count and starts[position] <= last:
+            label = segment_labels[position]
+            position += 1
+            flags = label_flags[label]
+            if not flags:
                 continue
-            findings.is_managed |= cover.prefix is not None
-            findings.is_reserved |= cover.reserved is not None
-            permitted = cover.permits(account_id)
-            findings.unpermitted |= not permitted
-            findings.add(
-                "permission",
-                (id(cover.prefix), id(cover.reserved), permitted),
-                _permission_reason(shown, network, cover, account_id, permitted),
-                not permitted,
-            )
+            keep = len(evidence) < MAX_EVIDENCE
+            if flags & BINDING_FLAG:
+                findings.has_binding = True
+                if keep:
+                    evidence.append(("binding", span, carrier, index, label_binding[label], True))
+            if flags & _SENSITIVE:
+                if flags & MANAGED_FLAG:
+                    findings.is_managed = True
+                if flags & RESERVED_FLAG:
+                    findings.is_reserved = True
+                permitted = index.permits(label, account)
+                if not permitted:
+                    findings.unpermitted = True
+                if keep:
+                    evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
 
-    def _judge_remote(self, network, shown, account_id, findings):
+    def _judge_remote(self, span, carrier, account_id, findings):
         try:
-            flags = self.remote.judge(network, account_id)
+            flags = self.remote.judge(_network(span), account_id)
         except BackendError as exc:
             findings.remote_denied = True
-            findings.add("remote", str(network), f"{shown}: {exc}; denied (fail closed)", True)
+            findings.evidence.append(("remote", span, carrier, None, f"{exc}; denied (fail closed)", True))
             return
         findings.has_binding |= flags["has_binding"]
         findings.is_managed |= flags["is_managed"]
         findings.is_reserved |= flags["is_reserved"]
         findings.unpermitted |= (flags["is_managed"] or flags["is_reserved"]) and not flags["is_delegated"]
         described = ", ".join(f"{name}={str(flags[name]).lower()}" for name in FLAGS[1:])
-        if flags["allowed"]:
-            findings.add("remote", str(network), f"the Addressing API allows {shown} ({described})", False)
-        else:
-            findings.remote_denied = True
-            findings.add("remote", str(network), f"the Addressing API denies {shown} ({described})", True)
-
-    @staticmethod
-    def _verdict(label, account_id, findings):
-        sensitive = findings.is_managed or findings.is_reserved
-        verdict = Verdict(
-            origin=label,
-            account_id=account_id,
-            is_managed=findings.is_managed,
-            is_reserved=findings.is_reserved,
-            has_binding=findings.has_binding,
-            is_delegated=sensitive and not findings.unpermitted,
-        )
-        verdict.allowed = (
-            not findings.has_binding and not findings.remote_denied and (not sensitive or verdict.is_delegated)
-        )
-        verdict.reasons = findings.lines() or [f"{label} is not managed, reserved or a Spectrum edge IP"]
-        verdict.denying_reasons = findings.lines(denying_only=True)
-        return verdict
+        verb = "allows" if flags["allowed"] else "denies"
+        findings.remote_denied |= not flags["allowed"]
+        findings.evidence.append(("remote", span, carrier, None, f"the Addressing API {verb} it ({described})", not flags["allowed"]))
 
 
-def _display(network):
-    return network.ip if network.size == 1 else network
+def _network(span):
+    return netaddr.IPNetwork((span.first, span.prefixlen), version=span.version)
 
 
-def _binding_reason(shown, network, binding):
-    if network.prefixlen == binding.prefixlen:
+# -- reason text ----------------------------------------------------------------------
+
+
+def _relation(query, entry):
+    if query.prefixlen == entry.prefixlen:
+        return "is"
+    return "is in" if query.prefixlen > entry.prefixlen else "overlaps"
+
+
+def _named(entry):
+    return f"{entry.cidr} ({entry.detail})" if entry.detail else entry.cidr
+
+
+def _shown(span, carrier):
+    if carrier is None:
+        return span.shown()
+    form, outer = carrier
+    return f"{span.shown()} (carried by {outer.shown()} as {form})"
+
+
+def _binding_reason(shown, span, binding):
+    if span.prefixlen == binding.prefixlen:
         where = f"{shown} is {binding.detail}"
     else:
-        where = f"{shown} {_relation(network, binding)} {binding.cidr}, {binding.detail}"
+        where = f"{shown} {_relation(span, binding)} {binding.cidr}, {binding.detail}"
     return f"{where}; an origin at an edge IP makes the proxy loop"
 
 
-def _permission_reason(shown, network, cover, account_id, permitted):
+def _permission_reason(shown, span, cover, account_id, permitted):
     parts = []
     if cover.reserved is not None:
         parts.append(
-            f"{shown} {_relation(network, cover.reserved)} {cover.reserved.cidr} ({cover.reserved.detail}), "
+            f"{shown} {_relation(span, cover.reserved)} {cover.reserved.cidr} ({cover.reserved.detail}), "
             "reserved space that is not on the public Internet"
         )
     if cover.prefix is not None:
-        where = "" if parts else f"{shown} {_relation(network, cover.prefix)} "
+        where = "" if parts else f"{shown} {_relation(span, cover.prefix)} "
         parts.append(f"{where}{'in ' if parts else ''}managed prefix {_named(cover.prefix)} owned by {cover.prefix.account}")
     text = ", ".join(parts)
     if account_id is None:
@@ -274,3 +326,45 @@ def _permission_reason(shown, network, cover, account_id, permitted):
     if cover.prefix is None:
         return f"{text}; no prefix grants {account_id} permission for it"
     return f"{text}; {account_id} neither owns it nor holds a delegation covering it"
+
+
+def _render_evidence(origin, evidence):
+    """``(reasons, denying reasons, decided_by)`` from a verdict's evidence."""
+    reasons, denying, seen, per_kind, overflow = [], [], set(), {}, {}
+    decided_by = first_cidr = None
+    for item in evidence:
+        kind, span, carrier, source, detail, denies = item[:6]
+        if kind == "binding":
+            key = (kind, id(source), detail)
+        elif kind == "permission":
+            labels = source.labels
+            key = (kind, id(source), labels.prefix[detail], labels.reserved[detail], denies)
+        else:
+            key = (kind, span, detail)
+        if key in seen:
+            continue
+        seen.add(key)
+        # capped per kind, denying and allowing apart, so what denies is always shown
+        if per_kind.get((kind, denies), 0) >= MAX_REASONS_PER_KIND:
+            overflow[kind] = overflow.get(kind, 0) + 1
+            continue
+        per_kind[(kind, denies)] = per_kind.get((kind, denies), 0) + 1
+        shown = _shown(span, carrier)
+        if kind == "binding":
+            entry = source.entry(detail)
+            text, cidr = _binding_reason(shown, span, entry), entry.cidr
+        elif kind == "permission":
+            cover = source.coverage_of_label(detail)
+            text = _permission_reason(shown, span, cover, item[6], not denies)
+            cidr = (cover.prefix or cover.reserved).cidr
+        else:
+            text, cidr = f"{shown}: {detail}", None
+        reasons.append(text)
+        first_cidr = first_cidr or cidr
+        if denies:
+            denying.append(text)
+            decided_by = decided_by or cidr
+    reasons.extend(f"... and {count} more {kind} findings" for kind, count in overflow.items())
+    if not reasons:
+        reasons.append(f"{origin} is not managed, reserved or a Spectrum edge IP")
+    return reasons, denying, decided_by or first_cidr

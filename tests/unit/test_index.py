@@ -1,0 +1,114 @@
+"""The segment index itself: what covers a range, clipped to the query."""
+
+import netaddr
+import pytest
+
+from saltext.spectrum_acl import index, prefix_data
+from tests.unit.helpers import DOC
+
+
+def _net(text):
+    return netaddr.IPNetwork(text)
+
+
+@pytest.fixture(scope="module")
+def doc_index():
+    return index.PrefixIndex(prefix_data.entries_from_document(DOC))
+
+
+def test_counts(doc_index):
+    assert doc_index.counts == {"prefix": 5, "delegation": 2, "binding": 3, "reserved": 0}
+    assert len(doc_index) == 10
+    assert len(index.PrefixIndex()) == 0
+
+
+def _describe(cover):
+    return (
+        cover.prefix.cidr if cover.prefix else None,
+        tuple(d.cidr for d in cover.delegations),
+        cover.binding.cidr if cover.binding else None,
+    )
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        pytest.param("8.8.8.8", [], id="uncovered"),
+        pytest.param("104.16.9.1", [("104.16.9.1", "104.16.9.1", ("104.16.0.0/13", (), None))], id="in-prefix"),
+        pytest.param(
+            "104.16.5.8/30",
+            [
+                ("104.16.5.8", "104.16.5.9", ("104.16.0.0/13", ("104.16.5.0/24",), None)),
+                ("104.16.5.10", "104.16.5.10", ("104.16.0.0/13", ("104.16.5.0/24",), "104.16.5.10/32")),
+                ("104.16.5.11", "104.16.5.11", ("104.16.0.0/13", ("104.16.5.0/24",), None)),
+            ],
+            id="around-binding",
+        ),
+        pytest.param(
+            "104.17.7.255/32",
+            [("104.17.7.255", "104.17.7.255", ("104.16.0.0/13", (), None))],
+            id="just-before-nested",
+        ),
+        pytest.param(
+            "104.17.8.0/23",
+            [
+                ("104.17.8.0", "104.17.8.255", ("104.17.8.0/24", (), None)),
+                ("104.17.9.0", "104.17.9.255", ("104.16.0.0/13", (), None)),
+            ],
+            id="nested-then-outer",
+        ),
+        pytest.param(
+            "44.10.0.0/16",
+            [("44.10.20.0", "44.10.20.255", ("44.10.20.0/24", (), None))],
+            id="clipped-to-covered-part",
+        ),
+        pytest.param(
+            "2606:4700:10::/47",
+            [
+                ("2606:4700:10::", "2606:4700:10:ffff:ffff:ffff:ffff:ffff", ("2606:4700::/32", ("2606:4700:10::/48",), None)),
+                ("2606:4700:11::", "2606:4700:11:ffff:ffff:ffff:ffff:ffff", ("2606:4700::/32", (), None)),
+            ],
+            id="v6-delegation-then-prefix",
+        ),
+    ],
+)
+def test_coverage(doc_index, query, expected):
+    network = _net(query)
+    got = [
+        (str(netaddr.IPAddress(first, network.version)), str(netaddr.IPAddress(last, network.version)), _describe(cover))
+        for first, last, cover in doc_index.coverage(network)
+    ]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "account, expected",
+    [
+        pytest.param("provider", True, id="owner"),
+        pytest.param("crossbow", True, id="delegate"),
+        pytest.param("team", False, id="other"),
+        pytest.param(None, False, id="none"),
+    ],
+)
+def test_permits(doc_index, account, expected):
+    ((_, _, cover),) = list(doc_index.coverage(_net("104.16.5.20/32")))
+    assert cover.permits(account) is expected
+
+
+def test_edges_of_the_address_space():
+    entries = [
+        index.Entry(index.RESERVED, _net("0.0.0.0/8"), None, "low"),
+        index.Entry(index.RESERVED, _net("255.255.255.255/32"), None, "high"),
+        index.Entry(index.RESERVED, _net("ffff::/16"), None, "v6 high"),
+    ]
+    idx = index.PrefixIndex(entries)
+    assert [(f, l) for f, l, _ in idx.coverage(_net("0.0.0.0/0"))] == [(0, 0xFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF)]
+    assert [(f, l) for f, l, _ in idx.coverage(_net("::/0"))] == [(0xFFFF << 112, (1 << 128) - 1)]
+    assert list(idx.coverage(_net("1.0.0.0/8"))) == []
+
+
+def test_entry_properties():
+    entry = index.Entry(index.PREFIX, _net("104.16.0.0/13"), "provider", "CDN")
+    assert entry.cidr == "104.16.0.0/13"
+    assert entry.network == _net("104.16.0.0/13")
+    assert "104.16.0.0/13" in repr(entry) and "provider" in repr(entry)
