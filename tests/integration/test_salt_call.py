@@ -72,7 +72,7 @@ def test_good_pillar_renders_then_bad_pillar_is_refused(good_cli, bad_cli, confi
         "loop-b: tcp://104.16.5.40:443 denied: 104.16.5.40 is the static edge IP of app 'loop-a'",
         "acme-self-loop: tcp://45.91.88.1:25565 denied: 45.91.88.1 is a Spectrum edge IP",  # BYOIP self loop
         "private-origin: tcp://10.20.0.5:3306 denied: 10.20.0.5 is in 10.0.0.0/8 (Private-Use, RFC 1918)",
-        "app 'hex-loopback': field 'origin_direct[0]': '0x7f.0.0.1' is not a valid origin",  # bypass spelling
+        "app 'hex-loopback': field 'origin_direct[0]': 'tcp://0x7f.0.0.1:8080' is not a valid origin: address '0x7f.0.0.1': hexadecimal",  # bypass spelling
         "127.0.0.1 (carried by ::ffff:127.0.0.1 as IPv4-mapped) is in 127.0.0.0/8",  # embedded IPv4
         "localhost-origin: localhost (origin_dns) denied: localhost resolves to",  # loopback by name
         "app 'bad-shape': field 'origin_direct/origin_dns'",  # bad shape

@@ -146,95 +146,128 @@ class Columns:
     def add_entry(self, entry, parent=NO_ENTRY):
         return self.add(entry.kind, entry.version, entry.first, entry.prefixlen, entry.account, entry.detail, parent)
 
+    def entries(self):
+        """All entries as ``Entry`` objects, parents linked."""
+        made = []
+        for position, code in enumerate(self.kind):
+            span = Span(self.version[position], self.first[position], self.last_address(position), self.prefixlen[position])
+            parent = self.parent[position]
+            made.append(Entry(KINDS[code], span, self.strings[self.account[position]] or None,
+                              self.strings[self.detail[position]], made[parent] if parent != NO_ENTRY else None))
+        return made
+
     def last_address(self, position):
         width = 32 if self.version[position] == 4 else 128
         return self.first[position] | ((1 << (width - self.prefixlen[position])) - 1)
 
 
 class Labels:
-    """The distinct segment labels: per label, entry positions and a flag mask."""
+    """The distinct segment labels: per label, entry positions and a flag mask.
+
+    A label names the most specific prefix, the innermost reserved block and every
+    covering delegation; ``BINDING_FLAG`` says a binding covers the segment, and the
+    segment itself says which (so the 10^6 bindings do not each need a label).
+    """
 
     def __init__(self):
         self.prefix = array("i", [NO_ENTRY])
-        self.binding = array("i", [NO_ENTRY])
         self.reserved = array("i", [NO_ENTRY])
         self.flags = bytearray([0])
         self.delegation_start = array("i", [0])
         self.delegation_end = array("i", [0])
         self.delegations = array("i")
 
+    def add(self, key):
+        prefix, reserved, delegations, bound = key
+        self.prefix.append(prefix)
+        self.reserved.append(reserved)
+        self.flags.append(
+            (prefix != NO_ENTRY and MANAGED_FLAG) | (reserved != NO_ENTRY and RESERVED_FLAG) | (bound and BINDING_FLAG)
+        )
+        self.delegation_start.append(len(self.delegations))
+        self.delegations.extend(delegations)
+        self.delegation_end.append(len(self.delegations))
+        return len(self.flags) - 1
+
+    def key(self, label):
+        delegations = tuple(self.delegations[self.delegation_start[label]:self.delegation_end[label]])
+        return self.prefix[label], self.reserved[label], delegations, bool(self.flags[label] & BINDING_FLAG)
+
 
 def _sweep(columns, positions, labels, interned):
-    """Cut one address family into labelled segments: ``(starts, label ids)``."""
+    """Cut one address family into labelled segments: ``(starts, label ids, binding positions)``."""
     first, prefixlen, kind = columns.first, columns.prefixlen, columns.kind
     width = 32 if positions and columns.version[positions[0]] == 4 else 128
-    order = sorted(positions, key=lambda p: (first[p], prefixlen[p]))
-    starts, segment_labels = [0], [0]
-    open_last, open_label = [], []
+    keys = [first[p] << 8 | prefixlen[p] for p in positions]
+    order = [positions[i] for i in sorted(range(len(positions)), key=keys.__getitem__)]
+    del keys
+    starts, segment_labels, segment_bindings = [0], [0], [NO_ENTRY]
+    open_last, open_label, open_binding = [], [], []
     delegation_kind, binding_kind, reserved_kind = (_KIND_CODE[k] for k in (DELEGATION, BINDING, RESERVED))
-    label_prefix, label_binding, label_reserved = labels.prefix, labels.binding, labels.reserved
-    label_flags, label_dstart, label_dend, label_delegations = (
-        labels.flags, labels.delegation_start, labels.delegation_end, labels.delegations,
-    )
+    bound_label = {}
 
-    def change(position, label):
+    def change(position, label, binding):
         if starts[-1] == position:
-            segment_labels[-1] = label
-            if len(starts) > 1 and segment_labels[-2] == label:
+            segment_labels[-1], segment_bindings[-1] = label, binding
+            if len(starts) > 1 and segment_labels[-2] == label and segment_bindings[-2] == binding:
                 starts.pop()
                 segment_labels.pop()
-        elif segment_labels[-1] != label:
+                segment_bindings.pop()
+        elif segment_labels[-1] != label or segment_bindings[-1] != binding:
             starts.append(position)
             segment_labels.append(label)
+            segment_bindings.append(binding)
+
+    def intern(key):
+        label = interned.get(key)
+        if label is None:
+            label = interned[key] = labels.add(key)
+        return label
 
     def child(parent, position):
         code = kind[position]
-        key_prefix, key_binding, key_reserved = label_prefix[parent], label_binding[parent], label_reserved[parent]
-        delegations = tuple(label_delegations[label_dstart[parent]:label_dend[parent]])
+        if code == binding_kind:
+            label = bound_label.get(parent)
+            if label is None:
+                prefix, reserved, delegations, _ = labels.key(parent)
+                label = bound_label[parent] = intern((prefix, reserved, delegations, True))
+            return label
+        prefix, reserved, delegations, bound = labels.key(parent)
         if code == delegation_kind:
             delegations += (position,)
-        elif code == binding_kind:
-            key_binding = position
         elif code == reserved_kind:
-            key_reserved = position
+            reserved = position
         else:
-            key_prefix = position
-        key = (key_prefix, key_binding, key_reserved, delegations)
-        label = interned.get(key)
-        if label is None:
-            label = interned[key] = len(label_flags)
-            label_prefix.append(key_prefix)
-            label_binding.append(key_binding)
-            label_reserved.append(key_reserved)
-            label_flags.append(
-                (key_prefix != NO_ENTRY and MANAGED_FLAG)
-                | (key_reserved != NO_ENTRY and RESERVED_FLAG)
-                | (key_binding != NO_ENTRY and BINDING_FLAG)
-            )
-            label_dstart.append(len(label_delegations))
-            label_delegations.extend(delegations)
-            label_dend.append(len(label_delegations))
-        return label
+            prefix = position
+        return intern((prefix, reserved, delegations, bound))
 
     for position in order:
         start = first[position]
         while open_last and open_last[-1] < start:
             closed = open_last.pop()
             open_label.pop()
-            change(closed + 1, open_label[-1] if open_label else 0)
+            open_binding.pop()
+            change(closed + 1, open_label[-1] if open_label else 0, open_binding[-1] if open_binding else NO_ENTRY)
         label = child(open_label[-1] if open_label else 0, position)
+        if kind[position] == binding_kind:
+            binding = position
+        else:
+            binding = open_binding[-1] if open_binding else NO_ENTRY
         open_last.append(start | ((1 << (width - prefixlen[position])) - 1))
         open_label.append(label)
-        change(start, label)
+        open_binding.append(binding)
+        change(start, label, binding)
     while open_last:
         closed = open_last.pop()
         open_label.pop()
-        change(closed + 1, open_label[-1] if open_label else 0)
+        open_binding.pop()
+        change(closed + 1, open_label[-1] if open_label else 0, open_binding[-1] if open_binding else NO_ENTRY)
     limit = _ADDRESS_MAX[width == 32 and 4 or 6]
     while starts and starts[-1] > limit:
         starts.pop()
         segment_labels.pop()
-    return starts, segment_labels
+        segment_bindings.pop()
+    return starts, segment_labels, segment_bindings
 
 
 class PrefixIndex:
@@ -267,14 +300,18 @@ class PrefixIndex:
 
     def _build(self, columns):
         labels = Labels()
-        interned = {(NO_ENTRY, NO_ENTRY, NO_ENTRY, ()): 0}
+        interned = {(NO_ENTRY, NO_ENTRY, (), False): 0}
         by_version = {4: [], 6: []}
         for position, version in enumerate(columns.version):
             by_version[version].append(position)
         segments = {}
         for version, positions in by_version.items():
-            starts, segment_labels = _sweep(columns, positions, labels, interned)
-            segments[version] = (array("I", starts) if version == 4 else starts, array("i", segment_labels))
+            starts, segment_labels, segment_bindings = _sweep(columns, positions, labels, interned)
+            segments[version] = (
+                array("I", starts) if version == 4 else starts,
+                array("i", segment_labels),
+                array("i", segment_bindings),
+            )
         self._assemble(columns, labels, segments)
 
     def _assemble(self, columns, labels, segments):
@@ -310,7 +347,7 @@ class PrefixIndex:
             self._entries[position] = found
         return found
 
-    def coverage_of_label(self, label):
+    def coverage_of_label(self, label, binding=NO_ENTRY):
         labels = self.labels
 
         def maybe(position):
@@ -319,7 +356,7 @@ class PrefixIndex:
         delegations = tuple(
             self.entry(p) for p in labels.delegations[labels.delegation_start[label]:labels.delegation_end[label]]
         )
-        return Coverage(maybe(labels.prefix[label]), delegations, maybe(labels.binding[label]), maybe(labels.reserved[label]))
+        return Coverage(maybe(labels.prefix[label]), delegations, maybe(binding), maybe(labels.reserved[label]))
 
     # -- queries ---------------------------------------------------------------------
 
@@ -343,8 +380,8 @@ class PrefixIndex:
         return False
 
     def labels_in(self, version, first, last):
-        """Yield ``(first, last, label)`` for each covered segment overlapping ``first..last``."""
-        starts, segment_labels = self.segments[version]
+        """Yield ``(first, last, label, binding)`` for each covered segment overlapping ``first..last``."""
+        starts, segment_labels, segment_bindings = self.segments[version]
         position = bisect_right(starts, first) - 1
         count = len(starts)
         end = _ADDRESS_MAX[version]
@@ -352,10 +389,10 @@ class PrefixIndex:
             label = segment_labels[position]
             if label:
                 segment_last = starts[position + 1] - 1 if position + 1 < count else end
-                yield max(starts[position], first), min(segment_last, last), label
+                yield max(starts[position], first), min(segment_last, last), label, segment_bindings[position]
             position += 1
 
     def coverage(self, network):
         """Yield ``(first, last, Coverage)`` for each covered segment overlapping ``network``."""
-        for first, last, label in self.labels_in(network.version, network.first, network.last):
-            yield first, last, self.coverage_of_label(label)
+        for first, last, label, binding in self.labels_in(network.version, network.first, network.last):
+            yield first, last, self.coverage_of_label(label, binding)

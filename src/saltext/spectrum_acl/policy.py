@@ -222,29 +222,27 @@ class OriginGuard:
             self._judge_remote(span, carrier, account_id, findings)
         evidence = findings.evidence
         if self._check_app_bindings:
-            bindings = self.app_bindings
-            for _, _, label in bindings.labels_in(span.version, span.first, span.last):
-                binding = bindings.labels.binding[label]
+            for _, _, _, binding in self.app_bindings.labels_in(span.version, span.first, span.last):
                 if binding != NO_ENTRY:
                     findings.has_binding = True
-                    evidence.append(("binding", span, carrier, bindings, binding, True))
+                    evidence.append(("binding", span, carrier, self.app_bindings, binding, True))
         index = self.prefix_index
         account = index.account_id(account_id)
-        label_flags, label_binding = index.labels.flags, index.labels.binding
-        starts, segment_labels = index.segments[span.version]
+        label_flags = index.labels.flags
+        starts, segment_labels, segment_bindings = index.segments[span.version]
         position = bisect_right(starts, span.first) - 1
         count, last = len(starts), span.last
         while position < count and starts[position] <= last:
             label = segment_labels[position]
-            position += 1
             flags = label_flags[label]
+            position += 1
             if not flags:
                 continue
             keep = len(evidence) < MAX_EVIDENCE
             if flags & BINDING_FLAG:
                 findings.has_binding = True
                 if keep:
-                    evidence.append(("binding", span, carrier, index, label_binding[label], True))
+                    evidence.append(("binding", span, carrier, index, segment_bindings[position - 1], True))
             if flags & _SENSITIVE:
                 if flags & MANAGED_FLAG:
                     findings.is_managed = True
@@ -298,10 +296,11 @@ def _shown(span, carrier):
 
 
 def _binding_reason(shown, span, binding):
+    detail = binding.detail or f"a Spectrum edge IP (binding {binding.cidr} in prefix {binding.parent.cidr})"
     if span.prefixlen == binding.prefixlen:
-        where = f"{shown} is {binding.detail}"
+        where = f"{shown} is {detail}"
     else:
-        where = f"{shown} {_relation(span, binding)} {binding.cidr}, {binding.detail}"
+        where = f"{shown} {_relation(span, binding)} {binding.cidr}, {detail}"
     return f"{where}; an origin at an edge IP makes the proxy loop"
 
 

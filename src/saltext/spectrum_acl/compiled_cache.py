@@ -1,0 +1,190 @@
+"""A compiled prefix index on disk, keyed by the prefix data's content hash.
+
+Building the index from 10^6 entries takes seconds; reading it back takes a
+fraction of one. The file holds the index's columns as raw arrays behind a
+JSON header that records the data's SHA-256, the format, the reserved table's
+hash and the payload's own SHA-256. Anything that does not match (other data,
+another format, a truncated or altered file) is ignored and rebuilt, never
+trusted. Writes are atomic (temp file, then ``os.replace``).
+"""
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import tempfile
+from array import array
+
+from saltext.spectrum_acl import index, special_purpose
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MAGIC = b"SPECTRUM-ACL-INDEX\n"
+_RESERVED_KEY = hashlib.sha256(repr(special_purpose.RESERVED_BLOCKS).encode()).hexdigest()[:16]
+_LOW64 = (1 << 64) - 1
+
+
+class _WideInts:
+    """A read-only sequence of 128-bit ints stored as two ``array('Q')`` halves."""
+
+    def __init__(self, high, low):
+        self.high, self.low = high, low
+
+    def __len__(self):
+        return len(self.low)
+
+    def __getitem__(self, position):
+        return (self.high[position] << 64) | self.low[position]
+
+
+def _split(values):
+    return array("Q", (value >> 64 for value in values)), array("Q", (value & _LOW64 for value in values))
+
+
+def cache_path(cache_dir, data_digest):
+    return os.path.join(cache_dir, f"prefix-index-{data_digest}-{_RESERVED_KEY}-v{FORMAT}.bin")
+
+
+def _arrays(built):
+    columns, labels = built.columns, built.labels
+    first_high, first_low = _split(columns.first)
+    v4_starts, v4_labels, v4_bindings = built.segments[4]
+    v6_starts, v6_labels, v6_bindings = built.segments[6]
+    v6_high, v6_low = _split(v6_starts)
+    return {
+        "kind": columns.kind,
+        "version": columns.version,
+        "prefixlen": columns.prefixlen,
+        "first_high": first_high,
+        "first_low": first_low,
+        "account": columns.account,
+        "detail": columns.detail,
+        "parent": columns.parent,
+        "label_prefix": labels.prefix,
+        "label_reserved": labels.reserved,
+        "label_flags": labels.flags,
+        "label_delegation_start": labels.delegation_start,
+        "label_delegation_end": labels.delegation_end,
+        "label_delegations": labels.delegations,
+        "v4_starts": v4_starts,
+        "v4_labels": v4_labels,
+        "v4_bindings": v4_bindings,
+        "v6_starts_high": v6_high,
+        "v6_starts_low": v6_low,
+        "v6_labels": v6_labels,
+        "v6_bindings": v6_bindings,
+    }
+
+
+def save(cache_dir, data_digest, built):
+    """Write ``built`` for ``data_digest``; a failure is logged and otherwise ignored."""
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        arrays = _arrays(built)
+        payload = [bytes(value) if isinstance(value, bytearray) else value.tobytes() for value in arrays.values()]
+        digest = hashlib.sha256()
+        for chunk in payload:
+            digest.update(chunk)
+        header = json.dumps(
+            {
+                "format": FORMAT,
+                "data_sha256": data_digest,
+                "reserved": _RESERVED_KEY,
+                "payload_sha256": digest.hexdigest(),
+                "arrays": [
+                    [name, "B" if isinstance(value, bytearray) else value.typecode, len(chunk)]
+                    for (name, value), chunk in zip(arrays.items(), payload)
+                ],
+                "strings": built.columns.strings,
+            }
+        ).encode()
+        target = cache_path(cache_dir, data_digest)
+        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".prefix-index-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(MAGIC + struct.pack(">Q", len(header)) + header)
+                for chunk in payload:
+                    out.write(chunk)
+            os.replace(temporary, target)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        _prune(cache_dir, keep=target)
+    except OSError as exc:
+        log.warning("spectrum_acl: could not write the compiled index cache in %s: %s", cache_dir, exc)
+
+
+def _prune(cache_dir, keep):
+    for name in os.listdir(cache_dir):
+        path = os.path.join(cache_dir, name)
+        if name.startswith("prefix-index-") and path != keep:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def load(cache_dir, data_digest):
+    """The cached index for ``data_digest``, or ``None`` when absent, stale or corrupt."""
+    path = cache_path(cache_dir, data_digest)
+    try:
+        with open(path, "rb") as handle:
+            blob = handle.read()
+    except OSError:
+        return None
+    try:
+        return _decode(blob, data_digest)
+    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError, IndexError) as exc:
+        log.warning("spectrum_acl: ignoring the compiled index cache %s (%s); rebuilding", path, exc)
+        return None
+
+
+def _decode(blob, data_digest):
+    if not blob.startswith(MAGIC):
+        raise ValueError("not a compiled index file")
+    offset = len(MAGIC)
+    (header_length,) = struct.unpack_from(">Q", blob, offset)
+    offset += 8
+    header = json.loads(blob[offset:offset + header_length].decode())
+    offset += header_length
+    if header["format"] != FORMAT or header["reserved"] != _RESERVED_KEY or header["data_sha256"] != data_digest:
+        raise ValueError("made for other data or another format")
+    payload = memoryview(blob)[offset:]
+    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
+        raise ValueError("payload checksum mismatch")
+    arrays, position = {}, 0
+    for name, typecode, length in header["arrays"]:
+        chunk = payload[position:position + length]
+        if len(chunk) != length:
+            raise ValueError("truncated")
+        position += length
+        if typecode == "B":
+            arrays[name] = bytearray(chunk)
+        else:
+            arrays[name] = array(typecode)
+            arrays[name].frombytes(chunk)
+    return _assemble(arrays, header["strings"])
+
+
+def _assemble(arrays, strings):
+    columns = index.Columns()
+    columns.kind, columns.version, columns.prefixlen = arrays["kind"], arrays["version"], arrays["prefixlen"]
+    columns.first = _WideInts(arrays["first_high"], arrays["first_low"])
+    columns.account, columns.detail, columns.parent = arrays["account"], arrays["detail"], arrays["parent"]
+    columns.strings = strings
+    labels = index.Labels()
+    labels.prefix, labels.reserved = arrays["label_prefix"], arrays["label_reserved"]
+    labels.flags = arrays["label_flags"]
+    labels.delegation_start, labels.delegation_end = arrays["label_delegation_start"], arrays["label_delegation_end"]
+    labels.delegations = arrays["label_delegations"]
+    v6_starts = [(high << 64) | low for high, low in zip(arrays["v6_starts_high"], arrays["v6_starts_low"])]
+    segments = {
+        4: (arrays["v4_starts"], arrays["v4_labels"], arrays["v4_bindings"]),
+        6: (v6_starts, arrays["v6_labels"], arrays["v6_bindings"]),
+    }
+    for starts, segment_labels, segment_bindings in segments.values():
+        if not len(starts) == len(segment_labels) == len(segment_bindings):
+            raise ValueError("segment columns disagree")
+    return index.PrefixIndex.from_parts(columns, labels, segments)
