@@ -240,35 +240,43 @@ def embedded_ipv4(network):
     ]
 
 
-def fast_span(text):
-    """Parse an address or CIDR quickly with ``inet_pton``; ``None`` when this fast path cannot.
+_PREFIXLENS = {4: {str(n): n for n in range(33)}, 6: {str(n): n for n in range(129)}}
+HOSTMASKS = {4: [(1 << (32 - n)) - 1 for n in range(33)], 6: [(1 << (128 - n)) - 1 for n in range(129)]}
+_V4_LENGTHS, _V6_LENGTHS = _PREFIXLENS[4], _PREFIXLENS[6]
+_V4_MASKS, _V6_MASKS = HOSTMASKS[4], HOSTMASKS[6]
 
-    It accepts only what :func:`parse_network` accepts (``inet_pton`` refuses short,
-    integer, hex and leading-zero forms, zone ids and whitespace); anything else,
-    including every error, goes to the strict parser, which explains it.
+
+def cidr_ints(text):
+    """``(version, first, prefixlen)`` of an address or CIDR string, or ``None``: the fast path.
+
+    It accepts only what :func:`parse_network` accepts: ``inet_pton`` refuses short,
+    integer, hex and leading-zero forms, zone ids and whitespace, and a prefix length
+    must be written canonically. Anything else, every error included, is for the
+    strict parser, which explains it.
     """
-    if not isinstance(text, str) or "://" in text:
-        return None
     address, slash, length = text.partition("/")
     try:
         if ":" in address:
-            value, version, width = int.from_bytes(inet_pton(AF_INET6, address), "big"), 6, 128
+            value, version, lengths, masks = int.from_bytes(inet_pton(AF_INET6, address), "big"), 6, _V6_LENGTHS, _V6_MASKS
         else:
-            value, version, width = int.from_bytes(inet_pton(AF_INET, address), "big"), 4, 32
+            value, version, lengths, masks = int.from_bytes(inet_pton(AF_INET, address), "big"), 4, _V4_LENGTHS, _V4_MASKS
     except (OSError, ValueError, UnicodeError):
         return None
-    if slash:
-        if not (length.isascii() and length.isdigit()) or (len(length) > 1 and length[0] == "0"):
-            return None
-        prefixlen = int(length)
-        if prefixlen > width:
-            return None
-    else:
-        prefixlen = width
-    hostmask = (1 << (width - prefixlen)) - 1
-    if value & hostmask:
+    prefixlen = lengths.get(length) if slash else len(masks) - 1
+    if prefixlen is None or value & masks[prefixlen]:
         return None
-    return Span(version, value, value | hostmask, prefixlen)
+    return version, value, prefixlen
+
+
+def fast_span(text):
+    """A ``Span`` for an address or CIDR string via :func:`cidr_ints`, or ``None``."""
+    if not isinstance(text, str):
+        return None
+    parts = cidr_ints(text)
+    if parts is None:
+        return None
+    version, value, prefixlen = parts
+    return Span(version, value, value | HOSTMASKS[version][prefixlen], prefixlen)
 
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")

@@ -25,11 +25,13 @@ DELEGATION = "delegation"
 BINDING = "binding"
 RESERVED = "reserved"
 KINDS = (PREFIX, DELEGATION, BINDING, RESERVED)
-_KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
 
 MANAGED_FLAG, RESERVED_FLAG, BINDING_FLAG = 1, 2, 4
 _ADDRESS_MAX = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
 NO_ENTRY = -1
+_POSITION_BITS = 26  # up to 67 million entries
+_POSITION_MASK = (1 << _POSITION_BITS) - 1
 
 
 class Span(NamedTuple):
@@ -134,7 +136,7 @@ class Columns:
 
     def add(self, kind, version, first, prefixlen, account=None, detail="", parent=NO_ENTRY):
         """Append one entry and return its position."""
-        self.kind.append(_KIND_CODE[kind])
+        self.kind.append(KIND_CODES[kind])
         self.version.append(version)
         self.prefixlen.append(prefixlen)
         self.first.append(first)
@@ -195,78 +197,79 @@ class Labels:
 
 
 def _sweep(columns, positions, labels, interned):
-    """Cut one address family into labelled segments: ``(starts, label ids, binding positions)``."""
+    """Cut one address family into labelled segments: ``(starts, label ids, binding positions)``.
+
+    The hot loop of a 10^6-entry build, so helpers are inlined: ``open_*`` is the
+    stack of entries that contain the current position (outermost first), and a
+    segment is appended only when the label or binding changes.
+    """
     first, prefixlen, kind = columns.first, columns.prefixlen, columns.kind
     width = 32 if positions and columns.version[positions[0]] == 4 else 128
-    keys = [first[p] << 8 | prefixlen[p] for p in positions]
-    order = [positions[i] for i in sorted(range(len(positions)), key=keys.__getitem__)]
-    del keys
+    # one int per entry, (first, prefixlen, position), so the sort needs no key function
+    order = sorted([(first[p] << 8 | prefixlen[p]) << _POSITION_BITS | p for p in positions])
+    masks = [(1 << (width - n)) - 1 for n in range(width + 1)]
+    binding_kind = KIND_CODES[BINDING]
     starts, segment_labels, segment_bindings = [0], [0], [NO_ENTRY]
-    open_last, open_label, open_binding = [], [], []
-    delegation_kind, binding_kind, reserved_kind = (_KIND_CODE[k] for k in (DELEGATION, BINDING, RESERVED))
+    # a sentinel frame for "nothing" that never closes
+    open_last, open_label, open_binding = [1 << width], [0], [NO_ENTRY]
     bound_label = {}
 
-    def change(position, label, binding):
-        if starts[-1] == position:
-            segment_labels[-1], segment_bindings[-1] = label, binding
-            if len(starts) > 1 and segment_labels[-2] == label and segment_bindings[-2] == binding:
-                starts.pop()
-                segment_labels.pop()
-                segment_bindings.pop()
-        elif segment_labels[-1] != label or segment_bindings[-1] != binding:
-            starts.append(position)
-            segment_labels.append(label)
-            segment_bindings.append(binding)
-
-    def intern(key):
+    def child_label(parent, position):
+        prefix, reserved, delegations, bound = labels.key(parent)
+        code = KINDS[kind[position]]
+        if code is BINDING:
+            bound = True
+        elif code is DELEGATION:
+            delegations += (position,)
+        elif code is RESERVED:
+            reserved = position
+        else:
+            prefix = position
+        key = (prefix, reserved, delegations, bound)
         label = interned.get(key)
         if label is None:
             label = interned[key] = labels.add(key)
         return label
 
-    def child(parent, position):
-        code = kind[position]
-        if code == binding_kind:
-            label = bound_label.get(parent)
-            if label is None:
-                prefix, reserved, delegations, _ = labels.key(parent)
-                label = bound_label[parent] = intern((prefix, reserved, delegations, True))
-            return label
-        prefix, reserved, delegations, bound = labels.key(parent)
-        if code == delegation_kind:
-            delegations += (position,)
-        elif code == reserved_kind:
-            reserved = position
-        else:
-            prefix = position
-        return intern((prefix, reserved, delegations, bound))
-
-    for position in order:
-        start = first[position]
-        while open_last and open_last[-1] < start:
-            closed = open_last.pop()
+    order.append(1 << (width + 8 + _POSITION_BITS))  # past every address: closes all
+    for packed in order:
+        position = packed & _POSITION_MASK
+        start = packed >> (8 + _POSITION_BITS)
+        while open_last[-1] < start:
+            boundary = open_last.pop() + 1
             open_label.pop()
             open_binding.pop()
-            change(closed + 1, open_label[-1] if open_label else 0, open_binding[-1] if open_binding else NO_ENTRY)
-        label = child(open_label[-1] if open_label else 0, position)
+            label, binding = open_label[-1], open_binding[-1]
+            if starts[-1] == boundary:
+                segment_labels[-1], segment_bindings[-1] = label, binding
+                if len(starts) > 1 and segment_labels[-2] == label and segment_bindings[-2] == binding:
+                    del starts[-1], segment_labels[-1], segment_bindings[-1]
+            elif segment_labels[-1] != label or segment_bindings[-1] != binding:
+                starts.append(boundary)
+                segment_labels.append(label)
+                segment_bindings.append(binding)
+        if start >> width:
+            break
+        parent = open_label[-1]
         if kind[position] == binding_kind:
+            label = bound_label.get(parent)
+            if label is None:
+                label = bound_label[parent] = child_label(parent, position)
             binding = position
         else:
-            binding = open_binding[-1] if open_binding else NO_ENTRY
-        open_last.append(start | ((1 << (width - prefixlen[position])) - 1))
+            label = child_label(parent, position)
+            binding = open_binding[-1]
+        open_last.append(start | masks[(packed >> _POSITION_BITS) & 0xFF])
         open_label.append(label)
         open_binding.append(binding)
-        change(start, label, binding)
-    while open_last:
-        closed = open_last.pop()
-        open_label.pop()
-        open_binding.pop()
-        change(closed + 1, open_label[-1] if open_label else 0, open_binding[-1] if open_binding else NO_ENTRY)
-    limit = _ADDRESS_MAX[width == 32 and 4 or 6]
-    while starts and starts[-1] > limit:
-        starts.pop()
-        segment_labels.pop()
-        segment_bindings.pop()
+        if starts[-1] == start:
+            segment_labels[-1], segment_bindings[-1] = label, binding
+        else:
+            starts.append(start)
+            segment_labels.append(label)
+            segment_bindings.append(binding)
+    while len(starts) > 1 and starts[-1] > masks[0]:
+        del starts[-1], segment_labels[-1], segment_bindings[-1]
     return starts, segment_labels, segment_bindings
 
 
@@ -299,11 +302,12 @@ class PrefixIndex:
         return index
 
     def _build(self, columns):
+        if len(columns) > _POSITION_MASK:
+            raise ValueError(f"an index holds at most {_POSITION_MASK} entries (got {len(columns)})")
         labels = Labels()
         interned = {(NO_ENTRY, NO_ENTRY, (), False): 0}
-        by_version = {4: [], 6: []}
-        for position, version in enumerate(columns.version):
-            by_version[version].append(position)
+        versions = columns.version
+        by_version = {v: [p for p in range(len(versions)) if versions[p] == v] for v in (4, 6)}
         segments = {}
         for version, positions in by_version.items():
             starts, segment_labels, segment_bindings = _sweep(columns, positions, labels, interned)

@@ -38,7 +38,7 @@ class Verdict:
     unpermitted prefix/reserved block when denied, the permitting prefix when allowed.
     """
 
-    __slots__ = FLAGS + ("origin", "account_id", "_evidence", "_reasons", "_denying", "_decided_by")
+    __slots__ = FLAGS + ("origin", "account_id", "_evidence", "_reasons", "_denying")
 
     def __init__(self, origin, account_id, allowed=False, is_managed=False, is_delegated=False,
                  is_reserved=False, has_binding=False, reasons=None, evidence=()):
@@ -52,13 +52,12 @@ class Verdict:
         self._evidence = evidence
         self._reasons = None
         self._denying = None
-        self._decided_by = None
         if reasons is not None:
             self._reasons, self._denying = list(reasons), [] if allowed else list(reasons)
 
     def _render(self):
         if self._reasons is None:
-            self._reasons, self._denying, self._decided_by = _render_evidence(self.origin, self._evidence)
+            self._reasons, self._denying = _render_evidence(self.origin, self._evidence)
 
     @property
     def reasons(self):
@@ -71,9 +70,27 @@ class Verdict:
         return self._denying
 
     @property
+    def deciding_entry(self):
+        """The ``Entry`` that decided: the first one that denies, else the first that permits."""
+        permitting = None
+        for kind, _, _, source, detail, denies, *_ in self._evidence:
+            if kind == "binding":
+                position = detail
+            elif kind == "permission":
+                position = source.labels.prefix[detail]
+                if position == NO_ENTRY:
+                    position = source.labels.reserved[detail]
+            else:
+                continue
+            if denies:
+                return source.entry(position)
+            permitting = permitting or source.entry(position)
+        return permitting
+
+    @property
     def decided_by(self):
-        self._render()
-        return self._decided_by
+        entry = self.deciding_entry
+        return entry.cidr if entry is not None else None
 
     def prepend_reason(self, text):
         self._render()
@@ -328,9 +345,8 @@ def _permission_reason(shown, span, cover, account_id, permitted):
 
 
 def _render_evidence(origin, evidence):
-    """``(reasons, denying reasons, decided_by)`` from a verdict's evidence."""
+    """``(reasons, denying reasons)`` from a verdict's evidence."""
     reasons, denying, seen, per_kind, overflow = [], [], set(), {}, {}
-    decided_by = first_cidr = None
     for item in evidence:
         kind, span, carrier, source, detail, denies = item[:6]
         if kind == "binding":
@@ -350,20 +366,15 @@ def _render_evidence(origin, evidence):
         per_kind[(kind, denies)] = per_kind.get((kind, denies), 0) + 1
         shown = _shown(span, carrier)
         if kind == "binding":
-            entry = source.entry(detail)
-            text, cidr = _binding_reason(shown, span, entry), entry.cidr
+            text = _binding_reason(shown, span, source.entry(detail))
         elif kind == "permission":
-            cover = source.coverage_of_label(detail)
-            text = _permission_reason(shown, span, cover, item[6], not denies)
-            cidr = (cover.prefix or cover.reserved).cidr
+            text = _permission_reason(shown, span, source.coverage_of_label(detail), item[6], not denies)
         else:
-            text, cidr = f"{shown}: {detail}", None
+            text = f"{shown}: {detail}"
         reasons.append(text)
-        first_cidr = first_cidr or cidr
         if denies:
             denying.append(text)
-            decided_by = decided_by or cidr
     reasons.extend(f"... and {count} more {kind} findings" for kind, count in overflow.items())
     if not reasons:
         reasons.append(f"{origin} is not managed, reserved or a Spectrum edge IP")
-    return reasons, denying, decided_by or first_cidr
+    return reasons, denying
