@@ -202,7 +202,7 @@ def _embedding_table():
 
 _EMBEDDINGS = _embedding_table()
 #: The top 16 bits of every embedding block: a quick way to rule most IPv6 out.
-_EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
+EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
 
 
 def embedded_spans(span):
@@ -210,7 +210,7 @@ def embedded_spans(span):
 
     A CIDR that covers a whole embedding block carries all of IPv4 (0.0.0.0/0).
     """
-    if span.version != 6 or (span.prefixlen >= 16 and span.first >> 112 not in _EMBEDDING_TOP16):
+    if span.version != 6 or (span.prefixlen >= 16 and span.first >> 112 not in EMBEDDING_TOP16):
         return ()
     carried = []
     for name, block_first, block_prefixlen, offset, inverted in _EMBEDDINGS:

@@ -68,7 +68,7 @@ def _arrays(built):
         "label_delegation_start": labels.delegation_start,
         "label_delegation_end": labels.delegation_end,
         "label_delegations": labels.delegations,
-        "v4_starts": v4_starts,
+        "v4_starts": array("I", v4_starts),
         "v4_labels": v4_labels,
         "v4_bindings": v4_bindings,
         "v6_starts_high": v6_high,
@@ -181,7 +181,7 @@ def _assemble(arrays, strings):
     labels.delegations = arrays["label_delegations"]
     v6_starts = [(high << 64) | low for high, low in zip(arrays["v6_starts_high"], arrays["v6_starts_low"])]
     segments = {
-        4: (arrays["v4_starts"], arrays["v4_labels"], arrays["v4_bindings"]),
+        4: (arrays["v4_starts"].tolist(), arrays["v4_labels"], arrays["v4_bindings"]),
         6: (v6_starts, arrays["v6_labels"], arrays["v6_bindings"]),
     }
     for starts, segment_labels, segment_bindings in segments.values():

@@ -13,11 +13,17 @@ Every verdict carries reasons a person can act on. Judging records only
 integer evidence; the reason text is written when someone reads it.
 """
 
-from bisect import bisect_right
 
 import netaddr
 
-from saltext.spectrum_acl.addressing import embedded_spans, fast_span, parse_address, parse_origin
+from saltext.spectrum_acl.addressing import (
+    EMBEDDING_TOP16,
+    HOSTMASKS,
+    cidr_ints,
+    embedded_spans,
+    parse_address,
+    parse_origin,
+)
 from saltext.spectrum_acl.errors import BackendError, OriginSyntaxError
 from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG, PrefixIndex, Span
 from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
@@ -30,30 +36,54 @@ MAX_EVIDENCE = 256
 FLAGS = ("allowed", "is_managed", "is_delegated", "is_reserved", "has_binding")
 _SENSITIVE = MANAGED_FLAG | RESERVED_FLAG
 
+# What judging found, as bits of one int.
+FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED, FOUND_REMOTE_DENIAL, FOUND_NOTHING_TO_JUDGE = (
+    1, 2, 4, 8, 16, 32
+)
+_DENIES = FOUND_BINDING | FOUND_REMOTE_DENIAL | FOUND_NOTHING_TO_JUDGE
+
 
 class Verdict:
     """The guard's answer for one origin and account, with the Addressing API's flag names.
 
     ``decided_by`` is the CIDR of the entry that decided: the binding or the
     unpermitted prefix/reserved block when denied, the permitting prefix when allowed.
+    Flags derive from the ``found`` bits; reason text is written on first read.
     """
 
-    __slots__ = FLAGS + ("origin", "account_id", "_evidence", "_reasons", "_denying")
+    __slots__ = ("origin", "account_id", "found", "_evidence", "_reasons", "_denying")
 
-    def __init__(self, origin, account_id, allowed=False, is_managed=False, is_delegated=False,
-                 is_reserved=False, has_binding=False, reasons=None, evidence=()):
+    def __init__(self, origin, account_id, found=0, evidence=(), reasons=None):
         self.origin = origin
         self.account_id = account_id
-        self.allowed = allowed
-        self.is_managed = is_managed
-        self.is_delegated = is_delegated
-        self.is_reserved = is_reserved
-        self.has_binding = has_binding
+        self.found = found
         self._evidence = evidence
-        self._reasons = None
-        self._denying = None
+        self._reasons = self._denying = None
         if reasons is not None:
-            self._reasons, self._denying = list(reasons), [] if allowed else list(reasons)
+            self._reasons = list(reasons)
+            self._denying = [] if self.allowed else list(reasons)
+
+    @property
+    def allowed(self):
+        found = self.found
+        return not found & _DENIES and not (found & (FOUND_MANAGED | FOUND_RESERVED) and found & FOUND_UNPERMITTED)
+
+    @property
+    def is_managed(self):
+        return bool(self.found & FOUND_MANAGED)
+
+    @property
+    def is_reserved(self):
+        return bool(self.found & FOUND_RESERVED)
+
+    @property
+    def has_binding(self):
+        return bool(self.found & FOUND_BINDING)
+
+    @property
+    def is_delegated(self):
+        found = self.found
+        return bool(found & (FOUND_MANAGED | FOUND_RESERVED)) and not found & FOUND_UNPERMITTED
 
     def _render(self):
         if self._reasons is None:
@@ -120,17 +150,37 @@ class Verdict:
 
 def denied(origin, account_id, reason):
     """A verdict that denies without looking anything up (fail closed)."""
-    return Verdict(origin, account_id, reasons=[reason])
+    return Verdict(origin, account_id, FOUND_NOTHING_TO_JUDGE, reasons=[reason])
 
 
-class _Findings:
-    """Flags and integer evidence gathered while judging the networks of one origin."""
+class VerdictBatch:
+    """Verdicts for many origins of one account (see :meth:`OriginGuard.check_batch`).
 
-    __slots__ = ("has_binding", "is_managed", "is_reserved", "unpermitted", "remote_denied", "evidence")
+    ``batch.found(i)`` and ``batch.allowed(i)`` answer from the stored flag bits;
+    ``batch[i]`` is the full :class:`Verdict`, made when read.
+    """
 
-    def __init__(self):
-        self.has_binding = self.is_managed = self.is_reserved = self.unpermitted = self.remote_denied = False
-        self.evidence = []
+    def __init__(self, guard, origins, account_id, found, full):
+        self._guard, self.origins, self.account_id = guard, origins, account_id
+        self._found, self._full = found, full
+
+    def __len__(self):
+        return len(self.origins)
+
+    def __getitem__(self, item):
+        if item in self._full:
+            return self._full[item]
+        return self._guard.check_origin(self.origins[item], self.account_id)
+
+    def __iter__(self):
+        return (self[item] for item in range(len(self)))
+
+    def found(self, item):
+        """The ``FOUND_*`` bits of origin ``item``."""
+        return self._full[item].found if item in self._full else self._found[item]
+
+    def allowed(self, item):
+        return Verdict(None, None, self.found(item)).allowed
 
 
 class OriginGuard:
@@ -152,6 +202,7 @@ class OriginGuard:
         self.resolver = resolver or system_resolver
         self.remote = remote
         self._resolved = {}
+        self._account_keys = {}
         self._check_app_bindings = len(self.app_bindings) > 0
 
     def with_app_bindings(self, app_bindings):
@@ -174,12 +225,39 @@ class OriginGuard:
 
         Raises ``OriginSyntaxError`` for text that strict parsing refuses.
         """
-        if isinstance(origin, str):
-            span = fast_span(origin)
-            if span is not None:
-                return self.check_spans(origin, (span,), account_id)
-            origin = parse_origin(origin)
-        return self.check_spans(origin.text, (Span.of(origin.network),), account_id)
+        if type(origin) is str:  # pylint: disable=unidiomatic-typecheck
+            parts = cidr_ints(origin)
+            if parts is None:
+                origin = parse_origin(origin)
+            else:
+                version, first, prefixlen = parts
+                span = (version, first, first | HOSTMASKS[version][prefixlen], prefixlen)
+                return self._check((span,), origin, account_id)
+        network = origin.network
+        return self._check(((network.version, network.first, network.last, network.prefixlen),), origin.text, account_id)
+
+    def check_batch(self, origins, account_id):
+        """Judge many origins for one account; returns a :class:`VerdictBatch`.
+
+        Addresses and CIDRs are judged for their flags only; full verdicts (reasons,
+        deciding prefix) are made when read. URLs, IPv6 that may carry IPv4, and
+        guards with app bindings or a remote judge go through :meth:`check_origin`.
+        Raises ``OriginSyntaxError`` like :meth:`check_origin`.
+        """
+        found_column, full = bytearray(len(origins)), {}
+        masks = HOSTMASKS
+        scan = self._scan_index
+        inline = self.remote is None and not self._check_app_bindings
+        for item, text in enumerate(origins):
+            parts = cidr_ints(text) if inline and type(text) is str else None  # pylint: disable=unidiomatic-typecheck
+            if parts is not None:
+                version, first, prefixlen = parts
+                if version == 4 or (prefixlen >= 16 and first >> 112 not in EMBEDDING_TOP16):
+                    found_column[item] = scan((version, first, first | masks[version][prefixlen], prefixlen),
+                                              None, account_id, None)
+                    continue
+            full[item] = self.check_origin(text, account_id)
+        return VerdictBatch(self, origins, account_id, found_column, full)
 
     def resolve(self, name):
         """Resolve ``name`` once per guard: ``(addresses, None)`` or ``([], reason it cannot be judged)``."""
@@ -211,85 +289,90 @@ class OriginGuard:
 
     def check_networks(self, label, networks, account_id):
         """Judge the union of ``networks`` (``netaddr.IPNetwork``) as one origin called ``label``."""
-        return self.check_spans(label, [Span.of(network) for network in networks], account_id)
+        return self._check([(n.version, n.first, n.last, n.prefixlen) for n in networks], label, account_id)
 
-    def check_spans(self, label, spans, account_id):
-        """Judge the union of ``spans`` as one origin called ``label``."""
-        findings = _Findings()
+    def _check(self, spans, label, account_id):
+        evidence = []
+        found = 0
         for span in spans:
-            self._judge(span, None, account_id, findings)
-            if span.version == 6:
-                for form, carried in embedded_spans(span):
-                    self._judge(carried, (form, span), account_id, findings)
-        sensitive = findings.is_managed or findings.is_reserved
-        is_delegated = sensitive and not findings.unpermitted
-        return Verdict(
-            label,
-            account_id,
-            not findings.has_binding and not findings.remote_denied and (not sensitive or is_delegated),
-            findings.is_managed,
-            is_delegated,
-            findings.is_reserved,
-            findings.has_binding,
-            evidence=findings.evidence,
-        )
+            found |= self._judge(span, None, account_id, evidence)
+            if span[0] == 6:
+                for form, carried in embedded_spans(Span(*span)):
+                    found |= self._judge(tuple(carried), (form, span), account_id, evidence)
+        return Verdict(label, account_id, found, evidence)
 
-    def _judge(self, span, carrier, account_id, findings):
+    def _account_key(self, account_id):
+        key = self._account_keys.get(account_id)
+        if key is None:
+            key = self._account_keys[account_id] = self.prefix_index.account_id(account_id)
+        return key
+
+    def _judge(self, span, carrier, account_id, evidence):
+        """Judge one ``(version, first, last, prefixlen)`` span; return the ``FOUND_*`` bits."""
+        found = 0
         if self.remote is not None:
-            self._judge_remote(span, carrier, account_id, findings)
-        evidence = findings.evidence
+            found |= self._judge_remote(span, carrier, account_id, evidence)
+        version, first, last, _ = span
         if self._check_app_bindings:
-            for _, _, _, binding in self.app_bindings.labels_in(span.version, span.first, span.last):
+            for _, _, _, binding in self.app_bindings.labels_in(version, first, last):
                 if binding != NO_ENTRY:
-                    findings.has_binding = True
+                    found |= FOUND_BINDING
                     evidence.append(("binding", span, carrier, self.app_bindings, binding, True))
+        return found | self._scan_index(span, carrier, account_id, evidence)
+
+    def _scan_index(self, span, carrier, account_id, evidence):
+        """Judge a span against the prefix index; ``evidence=None`` computes the bits only."""
+        version, first, last, _ = span
         index = self.prefix_index
-        account = index.account_id(account_id)
-        label_flags = index.labels.flags
-        starts, segment_labels, segment_bindings = index.segments[span.version]
-        position = bisect_right(starts, span.first) - 1
-        count, last = len(starts), span.last
+        account = self._account_key(account_id)
+        label_flags, label_prefix, owners = index.labels.flags, index.labels.prefix, index.columns.account
+        starts, segment_labels, segment_bindings = index.segments[version]
+        position = index.locate(version, first)
+        count = len(starts)
+        found = 0
         while position < count and starts[position] <= last:
             label = segment_labels[position]
             flags = label_flags[label]
             position += 1
             if not flags:
                 continue
-            keep = len(evidence) < MAX_EVIDENCE
+            keep = evidence is not None and len(evidence) < MAX_EVIDENCE
             if flags & BINDING_FLAG:
-                findings.has_binding = True
+                found |= FOUND_BINDING
                 if keep:
                     evidence.append(("binding", span, carrier, index, segment_bindings[position - 1], True))
             if flags & _SENSITIVE:
-                if flags & MANAGED_FLAG:
-                    findings.is_managed = True
-                if flags & RESERVED_FLAG:
-                    findings.is_reserved = True
-                permitted = index.permits(label, account)
+                found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
+                prefix = label_prefix[label]
+                permitted = (prefix != NO_ENTRY and owners[prefix] == account) or index.permits(label, account)
                 if not permitted:
-                    findings.unpermitted = True
+                    found |= FOUND_UNPERMITTED
                 if keep:
                     evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
+        return found
 
-    def _judge_remote(self, span, carrier, account_id, findings):
+    def _judge_remote(self, span, carrier, account_id, evidence):
         try:
             flags = self.remote.judge(_network(span), account_id)
         except BackendError as exc:
-            findings.remote_denied = True
-            findings.evidence.append(("remote", span, carrier, None, f"{exc}; denied (fail closed)", True))
-            return
-        findings.has_binding |= flags["has_binding"]
-        findings.is_managed |= flags["is_managed"]
-        findings.is_reserved |= flags["is_reserved"]
-        findings.unpermitted |= (flags["is_managed"] or flags["is_reserved"]) and not flags["is_delegated"]
+            evidence.append(("remote", span, carrier, None, f"{exc}; denied (fail closed)", True))
+            return FOUND_REMOTE_DENIAL
+        found = (
+            (flags["has_binding"] and FOUND_BINDING)
+            | (flags["is_managed"] and FOUND_MANAGED)
+            | (flags["is_reserved"] and FOUND_RESERVED)
+            | ((flags["is_managed"] or flags["is_reserved"]) and not flags["is_delegated"] and FOUND_UNPERMITTED)
+            | (not flags["allowed"] and FOUND_REMOTE_DENIAL)
+        )
         described = ", ".join(f"{name}={str(flags[name]).lower()}" for name in FLAGS[1:])
         verb = "allows" if flags["allowed"] else "denies"
-        findings.remote_denied |= not flags["allowed"]
-        findings.evidence.append(("remote", span, carrier, None, f"the Addressing API {verb} it ({described})", not flags["allowed"]))
+        evidence.append(("remote", span, carrier, None, f"the Addressing API {verb} it ({described})", not flags["allowed"]))
+        return found
 
 
 def _network(span):
-    return netaddr.IPNetwork((span.first, span.prefixlen), version=span.version)
+    version, first, _, prefixlen = span
+    return netaddr.IPNetwork((first, prefixlen), version=version)
 
 
 # -- reason text ----------------------------------------------------------------------
@@ -309,7 +392,7 @@ def _shown(span, carrier):
     if carrier is None:
         return span.shown()
     form, outer = carrier
-    return f"{span.shown()} (carried by {outer.shown()} as {form})"
+    return f"{span.shown()} (carried by {Span(*outer).shown()} as {form})"
 
 
 def _binding_reason(shown, span, binding):
@@ -349,6 +432,7 @@ def _render_evidence(origin, evidence):
     reasons, denying, seen, per_kind, overflow = [], [], set(), {}, {}
     for item in evidence:
         kind, span, carrier, source, detail, denies = item[:6]
+        span = Span(*span)
         if kind == "binding":
             key = (kind, id(source), detail)
         elif kind == "permission":
