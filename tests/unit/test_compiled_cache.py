@@ -1,0 +1,114 @@
+"""The compiled index cache and the batch checks: same answers as a fresh build, never a bad cache."""
+
+import json
+import logging
+import os
+import random
+
+import pytest
+
+from saltext.spectrum_acl import compiled_cache, policy, prefix_data
+
+from .helpers import DOC
+
+QUERIES = [
+    "104.16.5.20", "104.16.5.10", "104.16.9.1", "104.16.0.0/16", "104.17.8.7", "45.91.88.1", "45.91.89.9",
+    "44.10.20.0/24", "44.10.0.0/16", "10.1.2.3", "1.1.1.1", "0.0.0.0/0", "2606:4700:10::1", "2606:4700::6810:5:a",
+    "2606:4700::/32", "::ffff:104.16.9.1", "2002:6810:901::1", "2a00::1", "::/0", "tcp://[2606:4700:10::5]:22",
+]
+ACCOUNTS = ["crossbow", "provider", "acme", "team", "ham", None]
+
+
+def _verdicts(built):
+    guard = policy.OriginGuard(built)
+    return [guard.check_origin(q, a).as_dict() for q in QUERIES for a in ACCOUNTS]
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    path = tmp_path / "prefixes.json"
+    path.write_text(json.dumps(DOC))
+    return path
+
+
+def _cache_files(cache_dir):
+    return sorted(name for name in os.listdir(cache_dir) if name.startswith("prefix-index-"))
+
+
+def test_cached_index_answers_like_a_fresh_build(data_file, tmp_path):
+    cache_dir = tmp_path / "cache"
+    fresh = prefix_data.load_index(str(data_file))
+    written = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
+    assert len(_cache_files(cache_dir)) == 1
+    loaded = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
+    assert isinstance(loaded.columns.first, compiled_cache._WideInts)  # pylint: disable=protected-access
+    assert _verdicts(loaded) == _verdicts(fresh) == _verdicts(written)
+    assert loaded.counts == fresh.counts
+
+
+def test_stale_cache_is_not_used_and_replaced(data_file, tmp_path):
+    cache_dir = tmp_path / "cache"
+    prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
+    (old_file,) = _cache_files(cache_dir)
+    changed = json.loads(data_file.read_text())
+    changed["prefixes"].append({"cidr": "1.1.1.0/24", "account_id": "someone"})
+    data_file.write_text(json.dumps(changed))
+    built = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
+    assert policy.OriginGuard(built).check_origin("1.1.1.1", "crossbow").is_managed is True
+    (new_file,) = _cache_files(cache_dir)
+    assert new_file != old_file
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda blob: blob[: len(blob) // 2], id="truncated"),
+        pytest.param(lambda blob: blob[:-50] + bytes([blob[-50] ^ 0xFF]) + blob[-49:], id="payload-byte-flipped"),
+        pytest.param(lambda blob: b"garbage" + blob[7:], id="bad-magic"),
+        pytest.param(lambda blob: blob.replace(b'"format": 1', b'"format": 9'), id="other-format"),
+        pytest.param(lambda blob: b"", id="empty"),
+    ],
+)
+def test_corrupt_cache_is_detected_and_rebuilt(data_file, tmp_path, caplog, damage):
+    cache_dir = tmp_path / "cache"
+    expected = _verdicts(prefix_data.load_index(str(data_file), cache_dir=str(cache_dir)))
+    (name,) = _cache_files(cache_dir)
+    path = cache_dir / name
+    path.write_bytes(damage(path.read_bytes()))
+    digest = name.split("-")[2]
+    with caplog.at_level(logging.WARNING):
+        assert compiled_cache.load(str(cache_dir), digest) is None
+        rebuilt = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
+    assert _verdicts(rebuilt) == expected
+    assert "ignoring the compiled index cache" in caplog.text
+    assert compiled_cache.load(str(cache_dir), digest) is not None  # rewritten sound
+
+
+def test_unwritable_cache_dir_still_loads(data_file, tmp_path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with caplog.at_level(logging.WARNING):
+        built = prefix_data.load_index(str(data_file), cache_dir=str(blocker / "cache"))
+    assert _verdicts(built) == _verdicts(prefix_data.load_index(str(data_file)))
+    assert "could not write the compiled index cache" in caplog.text
+
+
+def test_batch_agrees_with_single_checks(data_file):
+    guard = policy.OriginGuard(prefix_data.load_index(str(data_file)))
+    rng = random.Random(5)
+    origins = QUERIES + [f"104.16.{rng.randrange(16)}.{rng.randrange(256)}" for _ in range(200)]
+    origins += [f"104.16.{rng.randrange(16)}.0/{rng.choice((24, 28, 30))}" for _ in range(100)]
+    for account in ACCOUNTS:
+        batch = guard.check_batch(origins, account)
+        assert len(batch) == len(origins)
+        for item, origin in enumerate(origins):
+            single = guard.check_origin(origin, account)
+            assert batch.found(item) == single.found, origin
+            assert batch.allowed(item) == single.allowed
+            assert batch[item].as_dict() == single.as_dict()
+
+
+def test_batch_refuses_bad_spellings_like_single_checks(data_file):
+    guard = policy.OriginGuard(prefix_data.load_index(str(data_file)))
+    with pytest.raises(Exception, match="'127.1' is not a valid origin"):
+        guard.check_batch(["1.1.1.1", "127.1"], "crossbow")
