@@ -17,9 +17,15 @@ setup(
         "salt>=3008.4,<3009",
         "netaddr>=1.0,<2",
         "requests>=2.28,<3",
+        "urllib3>=1.26,<3",
         "PyYAML>=6",
+        "tornado>=6.4",  # spectrum-acl serve; already a dependency of salt
     ],
     extras_require={
+        "tracing": [
+            "opentelemetry-api>=1.20",
+            "opentelemetry-sdk>=1.20",
+        ],
         "tests": [
             "pytest>=8",
             "pytest-salt-factories>=1.0.5,<2",

@@ -6,24 +6,43 @@ loader modules stay thin and every lookup has one home.
 
 Configuration keys, read through ``config.get`` (minion config or pillar):
 
-``spectrum_acl:backend``       ``local`` (default)
-``spectrum_acl:prefix_data``   path or ``salt://`` URL of the prefix data, YAML or JSON
+``spectrum_acl:backend``       ``local`` (default) or ``api`` (ask the Addressing API)
+``spectrum_acl:prefix_data``   path or ``salt://`` URL of the prefix data, YAML or JSON (``local``)
 ``spectrum_acl:account_id``    account for apps and origins that name none
 ``spectrum_acl:static_hosts``  ``{name: [addresses]}`` answered without DNS
 ``spectrum_acl:pillar_key``    where the apps live in pillar (default ``spectrum:apps``)
 ``spectrum_acl:cache_dir``     compiled prefix index cache (default ``<cachedir>/spectrum_acl``; ``false`` disables)
+
+With ``backend: api`` (see :mod:`saltext.spectrum_acl.api_client`), under ``spectrum_acl:api:``:
+
+``url``             base URL, e.g. ``https://api.example.net/client/v4`` (required; https,
+                    or http to a loopback address only)
+``token_file``      file holding the bearer token (recommended), or
+``token``           the token itself, or neither: the environment variable named by
+``token_env``       (default ``SPECTRUM_ACL_API_TOKEN``)
+``connect_timeout`` seconds (default 3.05); ``read_timeout`` seconds (default 10)
+``verify``          ``true`` (default), or a CA bundle path; ``false`` only when set explicitly
+``batch_size``      cidr values per request, 1 to 1000 (default 100)
+``retries``         retries on connect errors, 429, 502, 503, 504 (default 3);
+                    ``backoff_factor`` their exponential backoff (default 0.5)
+``cache_ttl``       seconds an answer is reused within one ``__context__`` (default 60)
+``tracing``         ``auto`` (default), ``true`` or ``false``: OpenTelemetry spans and ``traceparent``
+
+Reserved space is still judged locally from the built-in table: an origin passes
+only when both that table and the API allow it. The guard, with its one pooled
+HTTP session and its answers, lives in ``__context__`` for the run.
 """
 
 import os
 from collections.abc import Mapping
 
+from saltext.spectrum_acl import api_client, index, prefix_data, special_purpose, tracing
 from saltext.spectrum_acl import apps as apps_engine
-from saltext.spectrum_acl import prefix_data
 from saltext.spectrum_acl.errors import PrefixDataError, SpectrumAclError
 from saltext.spectrum_acl.policy import OriginGuard
 from saltext.spectrum_acl.resolver import StaticResolver
 
-BACKENDS = ("local",)
+BACKENDS = ("local", "api")
 CONTEXT_KEY = "spectrum_acl.guard"
 ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"
 
@@ -79,6 +98,8 @@ class Runtime:
         backend = self.option("backend", "local")
         if backend not in BACKENDS:
             raise ConfigError(f"spectrum_acl:backend {backend!r} is not one of {', '.join(BACKENDS)}")
+        if backend == "api":
+            return self._api_guard()
         path = self._prefix_data_path()
         try:
             stat = os.stat(path)
@@ -88,10 +109,53 @@ class Runtime:
         cached = self.context.get(CONTEXT_KEY)
         if cached is not None and signature is not None and cached[0] == signature:
             return cached[1]
+        hosts = self._static_hosts()
+        guard = OriginGuard(prefix_data.load_index(path, cache_dir=self._cache_dir()), resolver=StaticResolver(hosts))
+        self.context[CONTEXT_KEY] = (signature, guard)
+        return guard
+
+    def _static_hosts(self):
         hosts = self.option("static_hosts") or {}
         if not isinstance(hosts, Mapping):
             raise ConfigError(f"spectrum_acl:static_hosts must be a mapping of name to addresses (got {hosts!r})")
-        guard = OriginGuard(prefix_data.load_index(path, cache_dir=self._cache_dir()), resolver=StaticResolver(hosts))
+        return hosts
+
+    def api_settings(self):
+        """Checked ``spectrum_acl:api:*`` settings; :class:`ConfigError` names the bad key, never the token."""
+        section = self.option("api")
+        if section is not None and not isinstance(section, Mapping):
+            raise ConfigError(f"spectrum_acl:api must be a mapping of settings (got {type(section).__name__})")
+        unknown = api_client.unknown_keys(section or {})
+        if unknown:
+            known = ", ".join(sorted(api_client.KNOWN_KEYS))
+            raise ConfigError(f"spectrum_acl:api:{unknown[0]} is not a setting (known: {known})")
+        try:
+            return api_client.ApiSettings.from_config(lambda key, default: self.option(f"api:{key}", default))
+        except api_client.ApiConfigError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def _api_tracing(self, mode):
+        salt_tracing = None
+        if (self.opts.get("tracing") or {}).get("enabled"):
+            import salt.utils.tracing as salt_tracing  # pylint: disable=import-outside-toplevel
+        try:
+            return tracing.client_tracing(mode, salt_tracing=salt_tracing)
+        except tracing.TracingUnavailable as exc:
+            raise ConfigError(f"spectrum_acl:api:tracing is true, but {exc}") from None
+
+    def _api_guard(self):
+        """Reserved-only local index plus the Addressing API client, cached in ``__context__``."""
+        settings = self.api_settings()
+        hosts = self._static_hosts()
+        signature = ("api", settings, hosts)
+        cached = self.context.get(CONTEXT_KEY)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        if cached is not None and isinstance(cached[1].remote, api_client.AddressingApiClient):
+            cached[1].remote.close()
+        client = api_client.AddressingApiClient(settings, tracing=self._api_tracing(settings.tracing))
+        reserved_only = index.PrefixIndex(special_purpose.reserved_entries())
+        guard = OriginGuard(reserved_only, resolver=StaticResolver(hosts), remote=client)
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
 

@@ -1,0 +1,121 @@
+"""Fixtures for the Addressing API tests: prefix data, a token, the reference and fault servers."""
+
+import math
+import secrets
+import socket
+
+import pytest
+import yaml
+
+from saltext.spectrum_acl import api_client, index, prefix_data, special_purpose
+from saltext.spectrum_acl.policy import OriginGuard
+from saltext.spectrum_acl.server import ReferenceServer
+from tests.api.fault_server import FaultServer
+
+#: Prefix data for parity: nested ownership, delegations (v4 and v6), bindings, a BYOIP
+#: owner with its own edge IP, a lone /24, and a non-Spectrum binding.
+DOC = {
+    "prefixes": [
+        {
+            "cidr": "104.16.0.0/13",
+            "account_id": "provider",
+            "description": "CDN edge",
+            "delegations": [{"cidr": "104.16.5.0/24", "delegated_account_id": "crossbow"}],
+            "bindings": [
+                {"cidr": "104.16.5.10/32", "service_name": "Spectrum"},
+                {"cidr": "104.16.6.1/32", "service_name": "Magic Transit"},
+            ],
+        },
+        {"cidr": "104.17.8.0/24", "account_id": "team", "description": "team range"},
+        {
+            "cidr": "45.91.88.0/22",
+            "account_id": "acme",
+            "description": "BYOIP",
+            "bindings": [{"cidr": "45.91.88.1/32", "service_name": "Spectrum"}],
+        },
+        {"cidr": "44.10.20.0/24", "account_id": "ham"},
+        {
+            "cidr": "2606:4700::/32",
+            "account_id": "provider",
+            "delegations": [{"cidr": "2606:4700:10::/48", "delegated_account_id": "crossbow"}],
+            "bindings": [{"cidr": "2606:4700::6810:5:a/128", "service_name": "Spectrum"}],
+        },
+    ]
+}
+
+
+def full_guard(document=DOC):
+    entries = prefix_data.entries_from_document(document)
+    return OriginGuard(index.PrefixIndex(entries + special_purpose.reserved_entries()))
+
+
+def reserved_only_guard(remote, resolver=None):
+    return OriginGuard(index.PrefixIndex(special_purpose.reserved_entries()), remote=remote, resolver=resolver)
+
+
+def settings(url, token, **overrides):
+    values = {"url": url, "token": token, **overrides}
+    return api_client.ApiSettings.from_config(lambda key, default: values.get(key, default), environ={})
+
+
+def expected_requests(pairs, batch_size):
+    """Requests a run of distinct ``(account, cidr)`` pairs needs: per account, ceil(n / batch)."""
+    per_account = {}
+    for account, cidr in set(pairs):
+        per_account[account] = per_account.get(account, 0) + 1
+    return sum(math.ceil(count / batch_size) for count in per_account.values())
+
+
+@pytest.fixture(scope="session")
+def token():
+    """A token unlike anything else in the output, so a leak is easy to find."""
+    return "sk-spectrum-" + secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+def token_file(tmp_path_factory, token):
+    path = tmp_path_factory.mktemp("secrets") / "api.token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "prefixes.yaml"
+    path.write_text(yaml.safe_dump(DOC))
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_guard():
+    return full_guard()
+
+
+@pytest.fixture(scope="session")
+def reference_server(local_guard, token):
+    with ReferenceServer(local_guard, token) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fault_server_session(local_guard):
+    server = FaultServer(local_guard).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fault_server(fault_server_session):
+    fault_server_session.reset("ok")
+    yield fault_server_session
+    fault_server_session.release.set()
+
+
+@pytest.fixture(scope="session")
+def refused_url():
+    """A port that is bound but not listening: connections are refused, and nobody else can take it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()

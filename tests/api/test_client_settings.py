@@ -1,0 +1,171 @@
+"""The client's settings and answer checks, without a network."""
+
+import json
+import logging
+
+import pytest
+
+from saltext.spectrum_acl import api_client
+from saltext.spectrum_acl.api_client import ApiConfigError, ApiError, ApiSettings, parse_answer
+
+TOKEN = "sk-unit-0123456789abcdef"
+
+
+def build(environ=None, **values):
+    return ApiSettings.from_config(lambda key, default: values.get(key, default), environ=environ or {})
+
+
+def test_defaults_are_safe():
+    settings = build(url="https://api.example.net/client/v4/", token=TOKEN)
+    assert settings.url == "https://api.example.net/client/v4"
+    assert settings.endpoint == "https://api.example.net/client/v4/edge_services/spectrum/validate_origin_ip_acl"
+    assert settings.verify is True
+    assert (settings.connect_timeout, settings.read_timeout) == (3.05, 10.0)
+    assert (settings.batch_size, settings.retries) == (100, 3)
+    assert settings.tracing == "auto"
+
+
+def test_token_is_never_in_repr():
+    settings = build(url="https://api.example.net", token=TOKEN)
+    client = api_client.AddressingApiClient(settings)
+    for text in (repr(settings), str(settings), repr(client), repr(client._session.auth)):
+        assert TOKEN not in text
+    client.close()
+
+
+def test_token_sources(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {TOKEN}\n")
+    token_file.chmod(0o600)
+    from_file = build(url="https://a.example", token_file=str(token_file))
+    assert from_file.token == TOKEN
+    assert from_file.token_source == f"token_file {token_file}"
+    from_env = build(url="https://a.example", environ={"SPECTRUM_ACL_API_TOKEN": TOKEN})
+    assert from_env.token == TOKEN
+    assert from_env.token_source == "environment variable SPECTRUM_ACL_API_TOKEN"
+    named_env = build(url="https://a.example", token_env="EDGE_TOKEN", environ={"EDGE_TOKEN": TOKEN})
+    assert named_env.token_source == "environment variable EDGE_TOKEN"
+
+
+def test_world_readable_token_file_warns(tmp_path, caplog):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        build(url="https://a.example", token_file=str(token_file))
+    assert "chmod 600" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({}, "spectrum_acl:api:url is required"),
+        ({"url": "ftp://a.example"}, "must be an https:// URL"),
+        ({"url": "https://"}, "must be an https:// URL with a host"),
+        ({"url": "http://api.example.net"}, "plain http to a host that is not loopback"),
+        ({"url": f"https://user:{TOKEN}@a.example"}, "must not contain user:password@"),
+        ({"url": "https://a.example/?x=1"}, "query string"),
+        ({"url": "https://a.example:99999"}, "not a valid URL"),
+        ({"url": "https://a.example"}, "no Addressing API token"),
+        ({"url": "https://a.example", "token": TOKEN, "token_file": "/x"}, "set only one of"),
+        ({"url": "https://a.example", "token": ""}, "is empty"),
+        ({"url": "https://a.example", "token": f"{TOKEN} extra"}, "contains spaces"),
+        ({"url": "https://a.example", "token": 12345}, "must be a string"),
+        ({"url": "https://a.example", "token_file": "/nonexistent/token"}, "does not exist"),
+        ({"url": "https://a.example", "token": TOKEN, "verify": "/nonexistent/ca.pem"}, "CA bundle"),
+        ({"url": "https://a.example", "token": TOKEN, "verify": 0}, "must be true, false or the path"),
+        ({"url": "https://a.example", "token": TOKEN, "batch_size": 0}, "batch_size must be a whole number from 1 to 1000"),
+        ({"url": "https://a.example", "token": TOKEN, "batch_size": 5000}, "from 1 to 1000"),
+        ({"url": "https://a.example", "token": TOKEN, "batch_size": 2.5}, "whole number"),
+        ({"url": "https://a.example", "token": TOKEN, "connect_timeout": "5"}, "connect_timeout must be a number"),
+        ({"url": "https://a.example", "token": TOKEN, "read_timeout": -1}, "read_timeout"),
+        ({"url": "https://a.example", "token": TOKEN, "retries": True}, "retries"),
+        ({"url": "https://a.example", "token": TOKEN, "tracing": "sometimes"}, "tracing must be auto, true or false"),
+    ],
+)
+def test_bad_settings_are_clear_and_never_show_the_token(values, message):
+    with pytest.raises(ApiConfigError) as caught:
+        build(**values)
+    assert message in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_http_is_fine_to_loopback():
+    for url in ("http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080"):
+        assert build(url=url, token=TOKEN).url == url
+
+
+def test_verify_false_must_be_explicit_and_warns(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert build(url="https://a.example", token=TOKEN, verify=False).verify is False
+    assert "verification of the Addressing API is OFF" in caplog.text
+
+
+def test_unknown_keys():
+    assert api_client.unknown_keys({"url": 1, "tokenfile": 2, "batch_size": 3}) == ["tokenfile"]
+
+
+def test_retry_policy():
+    client = api_client.AddressingApiClient(build(url="https://a.example", token=TOKEN, retries=4))
+    retry = client._session.get_adapter("https://a.example").max_retries
+    assert retry.total == retry.connect == retry.status == 4
+    assert retry.read is False  # a read timeout is not retried
+    assert retry.other == 0
+    assert set(retry.status_forcelist) == {429, 502, 503, 504}
+    assert set(retry.allowed_methods) == {"GET"}
+    assert retry.backoff_factor == 0.5
+    assert retry.raise_on_status is False
+    client.close()
+
+
+# --------------------------------------------------------------------------- answers
+
+FLAGS_OK = {"allowed": True, "is_managed": False, "is_delegated": False, "is_reserved": False, "has_binding": False}
+
+
+def body(origins, success=True):
+    return json.dumps({"success": success, "errors": [], "messages": [], "result": {"allowed_origins": origins}}).encode()
+
+
+def test_parse_answer_accepts_the_documented_shape():
+    answers = parse_answer(body({"1.1.1.1/32": FLAGS_OK, "extra/32": FLAGS_OK}), ["1.1.1.1/32"])
+    assert answers == {"1.1.1.1/32": FLAGS_OK}
+
+
+def test_parse_answer_matches_keys_by_network():
+    answers = parse_answer(body({"1.1.1.1": FLAGS_OK, "2606:4700:0::1": FLAGS_OK}), ["1.1.1.1/32", "2606:4700::1/128"])
+    assert set(answers) == {"1.1.1.1/32", "2606:4700::1/128"}
+
+
+@pytest.mark.parametrize(
+    "raw, kind, words",
+    [
+        (b"<html>nope</html>", "not_json", "not JSON"),
+        (b"", "not_json", "not JSON"),
+        (b"[1, 2]", "bad_shape", "without the envelope"),
+        (json.dumps({"success": "yes"}).encode(), "bad_shape", "not a boolean"),
+        (json.dumps({"success": False, "errors": [{"code": 7, "message": "nope"}]}).encode(), "success_false", "code 7: nope"),
+        (json.dumps({"success": True, "result": None}).encode(), "bad_shape", "result.allowed_origins"),
+        (json.dumps({"success": True, "result": {"allowed_origins": []}}).encode(), "bad_shape", "result.allowed_origins"),
+        (body({}), "missing_cidr", "without cidr '1.1.1.1/32'"),
+        (body({"1.1.1.1/32": True}), "bad_shape", "not an object of flags"),
+        (body({"1.1.1.1/32": {**FLAGS_OK, "allowed": "true"}}), "bad_flag", "allowed='\"true\"'"),
+        (body({"1.1.1.1/32": {**FLAGS_OK, "has_binding": None}}), "bad_flag", "has_binding='null'"),
+        (body({"1.1.1.1/32": {**FLAGS_OK, "is_reserved": 0}}), "bad_flag", "is_reserved='0'"),
+        (body({"1.1.1.1/32": {k: v for k, v in FLAGS_OK.items() if k != "is_delegated"}}), "bad_flag", "is_delegated=nothing"),
+    ],
+)
+def test_parse_answer_refuses_everything_else(raw, kind, words):
+    with pytest.raises(ApiError) as caught:
+        parse_answer(raw, ["1.1.1.1/32"])
+    assert caught.value.kind == kind
+    assert words in str(caught.value)
+
+
+def test_quoted_server_text_is_one_bounded_line():
+    with pytest.raises(ApiError) as caught:
+        parse_answer(b"line one\nline two\x1b[31m" + b"x" * 1000, ["1.1.1.1/32"])
+    text = str(caught.value)
+    assert "\n" not in text and "\x1b" not in text
+    assert len(text) < 400
