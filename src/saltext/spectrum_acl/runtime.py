@@ -77,8 +77,12 @@ class Runtime:
     def option(self, key, default=None):
         return plain(self.salt["config.get"](f"spectrum_acl:{key}", default))
 
+    def prefix_data_source(self):
+        """The configured prefix data path or ``salt://`` URL (minion config, pillar, then environment)."""
+        return self.option("prefix_data") or os.environ.get(ENV_PREFIX_DATA)
+
     def _prefix_data_path(self):
-        source = self.option("prefix_data") or os.environ.get(ENV_PREFIX_DATA)
+        source = self.prefix_data_source()
         if not source:
             raise ConfigError(
                 "no prefix data configured: set spectrum_acl:prefix_data in the minion config or pillar "

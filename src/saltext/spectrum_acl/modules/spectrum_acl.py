@@ -153,7 +153,8 @@ def render(apps=None, account_id=None):
 
 def data_info():
     """
-    Describe the prefix data in use: where it comes from and how many entries it has.
+    Describe the backend in use: the prefix data (or Addressing API URL) and how
+    many entries the local index has (only reserved blocks with ``backend: api``).
 
     CLI Example:
 
@@ -164,10 +165,12 @@ def data_info():
     runtime = _runtime()
     try:
         guard = runtime.guard()
+        backend = runtime.option("backend", "local")
+        info = {"backend": backend, "entries": dict(guard.prefix_index.counts)}
+        if backend == "api":
+            info["api_url"] = runtime.api_settings().url
+        else:
+            info["prefix_data"] = runtime.prefix_data_source()
     except SpectrumAclError as exc:
         raise CommandExecutionError(str(exc)) from None
-    return {
-        "backend": runtime.option("backend", "local"),
-        "prefix_data": runtime.option("prefix_data"),
-        "entries": dict(guard.prefix_index.counts),
-    }
+    return info
