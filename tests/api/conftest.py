@@ -11,37 +11,12 @@ from saltext.spectrum_acl import api_client, index, prefix_data, special_purpose
 from saltext.spectrum_acl.policy import OriginGuard
 from saltext.spectrum_acl.server import ReferenceServer
 from tests.api.fault_server import FaultServer
+from tests.unit.helpers import DOC as UNIT_DOC
 
-#: Prefix data for parity: nested ownership, delegations (v4 and v6), bindings, a BYOIP
-#: owner with its own edge IP, a lone /24, and a non-Spectrum binding.
-DOC = {
-    "prefixes": [
-        {
-            "cidr": "104.16.0.0/13",
-            "account_id": "provider",
-            "description": "CDN edge",
-            "delegations": [{"cidr": "104.16.5.0/24", "delegated_account_id": "crossbow"}],
-            "bindings": [
-                {"cidr": "104.16.5.10/32", "service_name": "Spectrum"},
-                {"cidr": "104.16.6.1/32", "service_name": "Magic Transit"},
-            ],
-        },
-        {"cidr": "104.17.8.0/24", "account_id": "team", "description": "team range"},
-        {
-            "cidr": "45.91.88.0/22",
-            "account_id": "acme",
-            "description": "BYOIP",
-            "bindings": [{"cidr": "45.91.88.1/32", "service_name": "Spectrum"}],
-        },
-        {"cidr": "44.10.20.0/24", "account_id": "ham"},
-        {
-            "cidr": "2606:4700::/32",
-            "account_id": "provider",
-            "delegations": [{"cidr": "2606:4700:10::/48", "delegated_account_id": "crossbow"}],
-            "bindings": [{"cidr": "2606:4700::6810:5:a/128", "service_name": "Spectrum"}],
-        },
-    ]
-}
+#: Prefix data for parity (shared with the unit tests): nested ownership, delegations
+#: (v4 and v6), bindings, a BYOIP owner with its own edge IP, a lone /24, and a
+#: non-Spectrum binding.
+DOC = UNIT_DOC
 
 
 def full_guard(document=DOC):

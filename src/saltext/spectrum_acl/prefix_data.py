@@ -131,44 +131,14 @@ def _add_children(columns, record, key, parent, parent_parts, where):
     kinds, versions, prefixlens, firsts = columns.kind, columns.version, columns.prefixlen, columns.first
     accounts, details, parents = columns.account, columns.detail, columns.parent
     for position, child in enumerate(_list_field(record, key, where)):
-        if type(child) is tuple:  # pylint: disable=unidiomatic-typecheck
-            leaf_key, version, first, prefixlen, value = child
-            if leaf_key == value_key:
-                if version != parent_version or first < parent_first or first | masks[prefixlen] > parent_last:
-                    raise PrefixDataError(
-                        f"{where()}.{key}[{position}]: cidr {_cidr_text(version, first, prefixlen)!r} is outside "
-                        f"its parent prefix {_cidr_text(*parent_parts)}"
-                    )
-                if delegations or value == SPECTRUM_SERVICE:
-                    kinds.append(kind_code)
-                    versions.append(version)
-                    prefixlens.append(prefixlen)
-                    firsts.append(first)
-                    accounts.append(string_id(value) if delegations else 0)
-                    details.append(0)
-                    parents.append(parent)
-                continue
-            child = {"cidr": _cidr_text(version, first, prefixlen), leaf_key: value}
-        if type(child) is not dict:  # pylint: disable=unidiomatic-typecheck
-
-            def child_where(position=position):
-                return f"{where()}.{key}[{position}]"
-
-            raise PrefixDataError(f"{child_where()}: must be a mapping (got {child!r})")
-        text = child.get("cidr")
-        parts = cidr_ints(text) if type(text) is str else None  # pylint: disable=unidiomatic-typecheck
-        if parts is None:
-            parts = _cidr_parts(child, lambda position=position: f"{where()}.{key}[{position}]")
-        version, first, prefixlen = parts
+        if type(child) is tuple and child[0] == value_key:  # pylint: disable=unidiomatic-typecheck
+            _, version, first, prefixlen, value = child  # parsed while the JSON was read
+        else:
+            version, first, prefixlen, value = _checked_child(child, value_key, lambda p=position: f"{where()}.{key}[{p}]")
         if version != parent_version or first < parent_first or first | masks[prefixlen] > parent_last:
             raise PrefixDataError(
                 f"{where()}.{key}[{position}]: cidr {_cidr_text(version, first, prefixlen)!r} is outside "
                 f"its parent prefix {_cidr_text(*parent_parts)}"
-            )
-        value = child.get(value_key)
-        if type(value) is not str or not value:  # pylint: disable=unidiomatic-typecheck
-            raise PrefixDataError(
-                f"{where()}.{key}[{position}]: field {value_key!r} must be a non-empty string (got {value!r})"
             )
         if not delegations and value != SPECTRUM_SERVICE:
             continue
@@ -179,6 +149,20 @@ def _add_children(columns, record, key, parent, parent_parts, where):
         accounts.append(string_id(value) if delegations else 0)
         details.append(0)
         parents.append(parent)
+
+
+def _checked_child(child, value_key, where):
+    """``(version, first, prefixlen, value)`` of a delegation or binding given as a mapping."""
+    if type(child) is tuple:  # pylint: disable=unidiomatic-typecheck
+        leaf_key, version, first, prefixlen, value = child  # a compact leaf of the other kind
+        child = {"cidr": _cidr_text(version, first, prefixlen), leaf_key: value}
+    if type(child) is not dict:  # pylint: disable=unidiomatic-typecheck
+        raise PrefixDataError(f"{where()}: must be a mapping (got {child!r})")
+    version, first, prefixlen = _cidr_parts(child, where)
+    value = child.get(value_key)
+    if type(value) is not str or not value:  # pylint: disable=unidiomatic-typecheck
+        raise PrefixDataError(f"{where()}: field {value_key!r} must be a non-empty string (got {value!r})")
+    return version, first, prefixlen, value
 
 
 def columns_from_document(document, source="prefix data"):
