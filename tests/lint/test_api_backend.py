@@ -1,0 +1,82 @@
+"""``--api-url``: the lint asks the Addressing API through the Runtime's client (a real HTTP server here)."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from saltext.spectrum_acl import lint as lint_module
+from saltext.spectrum_acl.lint_pillar import LintConfigError
+from tests.conftest import EXAMPLES
+from tests.lint.conftest import assert_clean, lint
+
+TOKEN = "lint-test-token-0123456789"
+
+
+class _Api(BaseHTTPRequestHandler):
+    status = 200
+    seen = []
+
+    def do_GET(self):  # noqa: N802 pylint: disable=invalid-name
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        type(self).seen.append((url.path, self.headers.get("Authorization"), query.get("account_id")))
+        if type(self).status != 200:
+            body = {"success": False, "errors": [{"code": 1000, "message": "down"}], "messages": [], "result": None}
+        else:
+            flags = {"allowed": True, "is_managed": False, "is_delegated": False, "is_reserved": False, "has_binding": False}
+            body = {"success": True, "errors": [], "messages": [],
+                    "result": {"allowed_origins": {cidr: dict(flags) for cidr in query.get("cidr", [])}}}
+        data = json.dumps(body).encode()
+        self.send_response(type(self).status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+@pytest.fixture
+def api():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Api.seen = []
+    _Api.status = 200
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Api
+    server.shutdown()
+    server.server_close()
+
+
+def test_api_url_judges_every_origin_remotely(minion_config, api):
+    url, handler = api
+    run = lint(minion_config, EXAMPLES / "pillar", "--api-url", url, env={"SPECTRUM_ACL_API_TOKEN": TOKEN})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert handler.seen, "the Addressing API was not asked"
+    assert all(path.endswith("/edge_services/spectrum/validate_origin_ip_acl") for path, _, _ in handler.seen)
+    assert {auth for _, auth, _ in handler.seen} == {f"Bearer {TOKEN}"}
+    assert TOKEN not in run.stdout + run.stderr
+
+
+def test_api_failure_denies_and_never_shows_the_token(minion_config, api):
+    url, handler = api
+    handler.status = 500
+    run = lint(minion_config, EXAMPLES / "pillar", "--api-url", url, "--format", "json",
+               env={"SPECTRUM_ACL_API_TOKEN": TOKEN})
+    assert run.returncode == 1
+    assert_clean(run)
+    assert TOKEN not in run.stdout + run.stderr
+    findings = run.json()["findings"]
+    assert findings and {f["kind"] for f in findings} == {"denied"}
+
+
+def test_api_url_without_the_client_module_is_a_clear_error(monkeypatch):
+    real = lint_module.importlib.util.find_spec
+    monkeypatch.setattr(lint_module.importlib.util, "find_spec",
+                        lambda name, *a: None if name.endswith("api_client") else real(name, *a))
+    with pytest.raises(LintConfigError, match="--api-url needs the Addressing API client"):
+        lint_module.use_api_backend({}, "https://api.example.net")
