@@ -21,5 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'
+	$(PY) benchmarks/run.py scale
+	$(PY) benchmarks/run.py api
+	$(PY) benchmarks/run.py lint
+
 clean:
 	rm -rf $(VENV) build .pytest_cache

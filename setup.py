@@ -26,6 +26,9 @@ setup(
             "opentelemetry-api>=1.20",
             "opentelemetry-sdk>=1.20",
         ],
+        "bench": [
+            "pytricia>=1.0",
+        ],
         "tests": [
             "pytest>=8",
             "pytest-salt-factories>=1.0.5,<2",

@@ -105,7 +105,7 @@ def one_per_origin(url, token, origins):
     return elapsed, flags
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--origins", type=int, default=10000)
     parser.add_argument("--distinct", type=int, default=6000)
@@ -113,7 +113,7 @@ def main():
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--baseline-sample", type=int, default=100, help="origins for the baseline; 0 for all")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     origins = workload(args.origins, args.distinct)
     with tempfile.TemporaryDirectory() as folder:

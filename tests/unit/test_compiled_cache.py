@@ -112,3 +112,22 @@ def test_batch_refuses_bad_spellings_like_single_checks(data_file):
     guard = policy.OriginGuard(prefix_data.load_index(str(data_file)))
     with pytest.raises(Exception, match="'127.1' is not a valid origin"):
         guard.check_batch(["1.1.1.1", "127.1"], "crossbow")
+
+
+def test_unchanged_data_is_not_hashed_again(data_file, tmp_path, monkeypatch):
+    cache_dir = str(tmp_path / "cache")
+    expected = _verdicts(prefix_data.load_index(str(data_file)))
+    prefix_data.load_index(str(data_file), cache_dir=cache_dir)
+    digest = compiled_cache.known_digest(cache_dir, str(data_file))
+    assert digest is not None and compiled_cache.load(cache_dir, digest) is not None
+
+    def no_hashing(*_):
+        raise AssertionError("the unchanged data file was read and hashed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(prefix_data, "_read_bytes", no_hashing)
+        assert _verdicts(prefix_data.load_index(str(data_file), cache_dir=cache_dir)) == expected
+    os.utime(data_file, ns=(1, 1))  # same bytes, new stat: hashed again, same digest
+    assert compiled_cache.known_digest(cache_dir, str(data_file)) is None
+    assert _verdicts(prefix_data.load_index(str(data_file), cache_dir=cache_dir)) == expected
+    assert compiled_cache.known_digest(cache_dir, str(data_file)) == digest

@@ -90,6 +90,9 @@ def _explain_bad_ipv4(text):
 
 def parse_address(text):
     """Parse one IPv4 or IPv6 address strictly and return a ``netaddr.IPAddress``."""
+    parts = cidr_ints(text) if type(text) is str and "/" not in text else None  # pylint: disable=unidiomatic-typecheck
+    if parts is not None:
+        return netaddr.IPAddress(parts[1], parts[0])
     _check_plain_text(text, "address")
     if "%" in text:
         _refuse(text, "zone ids (%...) are not allowed")

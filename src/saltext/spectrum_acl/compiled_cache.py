@@ -43,6 +43,37 @@ def _split(values):
     return array("Q", (value >> 64 for value in values)), array("Q", (value & _LOW64 for value in values))
 
 
+_DIGESTS = "data-digests.json"
+
+
+def _stat_key(path):
+    """What changes whenever a file's content may have: like git's index, no hashing needed."""
+    stat = os.stat(path)
+    return f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+def known_digest(cache_dir, data_path):
+    """The content hash recorded for ``data_path`` when it has not changed since, else ``None``."""
+    try:
+        with open(os.path.join(cache_dir, _DIGESTS), encoding="utf-8") as handle:
+            stat_key, digest = json.load(handle)[os.path.abspath(data_path)]
+        return digest if stat_key == _stat_key(data_path) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def remember_digest(cache_dir, data_path, digest):
+    """Record ``data_path``'s content hash against its stat, so the next run need not hash it."""
+    try:
+        record = {os.path.abspath(data_path): [_stat_key(data_path), digest]}
+        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".digests-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(record, out)
+        os.replace(temporary, os.path.join(cache_dir, _DIGESTS))
+    except OSError as exc:
+        log.warning("spectrum_acl: could not record the prefix data hash in %s: %s", cache_dir, exc)
+
+
 def cache_path(cache_dir, data_digest):
     return os.path.join(cache_dir, f"prefix-index-{data_digest}-{_RESERVED_KEY}-v{FORMAT}.bin")
 
@@ -75,6 +106,7 @@ def _arrays(built):
         "v6_starts_low": v6_low,
         "v6_labels": v6_labels,
         "v6_bindings": v6_bindings,
+        "v4_buckets": built.v4_buckets,
     }
 
 
@@ -187,4 +219,8 @@ def _assemble(arrays, strings):
     for starts, segment_labels, segment_bindings in segments.values():
         if not len(starts) == len(segment_labels) == len(segment_bindings):
             raise ValueError("segment columns disagree")
-    return index.PrefixIndex.from_parts(columns, labels, segments)
+    built = index.PrefixIndex.from_parts(columns, labels, segments)
+    if len(arrays["v4_buckets"]) != index.V4_BUCKETS + 1:
+        raise ValueError("bucket table has the wrong size")
+    built._v4_buckets = arrays["v4_buckets"]  # pylint: disable=protected-access
+    return built

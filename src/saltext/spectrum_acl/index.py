@@ -32,7 +32,7 @@ _ADDRESS_MAX = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
 NO_ENTRY = -1
 _POSITION_BITS = 26  # up to 67 million entries
 _POSITION_MASK = (1 << _POSITION_BITS) - 1
-_V4_BUCKETS = 1 << 16
+V4_BUCKETS = 1 << 16
 
 
 class Span(NamedTuple):
@@ -323,21 +323,27 @@ class PrefixIndex:
         self.columns = columns
         self.labels = labels
         self.segments = segments
-        self.counts = {kind: 0 for kind in KINDS}
-        for code in columns.kind:
-            self.counts[KINDS[code]] += 1
+        self.counts = {kind: bytes(columns.kind).count(code) for code, kind in enumerate(KINDS)}
         self._entries = {}
         self._account_ids = {}
-        v4_starts = segments[4][0]
-        # where each IPv4 /16 begins in the segment starts: a lookup bisects ~20 segments, not 10^6
-        self._v4_buckets = array("I", (bisect_left(v4_starts, top << 16) for top in range(_V4_BUCKETS + 1)))
+        self._v4_buckets = None
+
+    @property
+    def v4_buckets(self):
+        """Where each IPv4 /16 begins in the segment starts: a lookup then bisects a few
+        segments, not 10^6. Made on first use (the cache stores it too)."""
+        if self._v4_buckets is None:
+            starts = self.segments[4][0]
+            self._v4_buckets = array("I", (bisect_left(starts, top << 16) for top in range(V4_BUCKETS + 1)))
+        return self._v4_buckets
 
     def locate(self, version, address):
         """The position of the segment that holds ``address``."""
         starts = self.segments[version][0]
         if version == 4:
             top = address >> 16
-            return bisect_right(starts, address, self._v4_buckets[top], self._v4_buckets[top + 1]) - 1
+            buckets = self._v4_buckets or self.v4_buckets
+            return bisect_right(starts, address, buckets[top], buckets[top + 1]) - 1
         return bisect_right(starts, address) - 1
 
     def __len__(self):

@@ -209,13 +209,21 @@ def load_index(path, cache_dir=None):
     """Load prefix data from ``path`` into a :class:`~saltext.spectrum_acl.index.PrefixIndex`.
 
     With ``cache_dir``, a compiled index keyed by the file's content hash is read
-    from there when it is present and sound, and written there after a build.
+    from there when it is present and sound, and written there after a build. The
+    hash of an unchanged file (same inode, size, mtime and ctime) is remembered, not
+    recomputed.
     """
+    if cache_dir and os.path.isfile(path):
+        digest = compiled_cache.known_digest(cache_dir, path)
+        cached = compiled_cache.load(cache_dir, digest) if digest else None
+        if cached is not None:
+            return cached
     raw = _read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     if cache_dir:
         cached = compiled_cache.load(cache_dir, digest)
         if cached is not None:
+            compiled_cache.remember_digest(cache_dir, path, digest)
             return cached
     document = _parse_document(raw, path)
     del raw
@@ -226,4 +234,5 @@ def load_index(path, cache_dir=None):
     built = index.PrefixIndex.from_columns(columns)
     if cache_dir:
         compiled_cache.save(cache_dir, digest, built)
+        compiled_cache.remember_digest(cache_dir, path, digest)
     return built

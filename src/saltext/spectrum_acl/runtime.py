@@ -36,7 +36,7 @@ HTTP session and its answers, lives in ``__context__`` for the run.
 import os
 from collections.abc import Mapping
 
-from saltext.spectrum_acl import api_client, index, prefix_data, special_purpose, tracing
+from saltext.spectrum_acl import index, prefix_data, special_purpose
 from saltext.spectrum_acl import apps as apps_engine
 from saltext.spectrum_acl.errors import PrefixDataError, SpectrumAclError
 from saltext.spectrum_acl.policy import OriginGuard
@@ -126,6 +126,7 @@ class Runtime:
 
     def api_settings(self):
         """Checked ``spectrum_acl:api:*`` settings; :class:`ConfigError` names the bad key, never the token."""
+        from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel  # requests: api only
         section = self.option("api")
         if section is not None and not isinstance(section, Mapping):
             raise ConfigError(f"spectrum_acl:api must be a mapping of settings (got {type(section).__name__})")
@@ -139,6 +140,7 @@ class Runtime:
             raise ConfigError(str(exc)) from None
 
     def _api_tracing(self, mode):
+        from saltext.spectrum_acl import tracing  # pylint: disable=import-outside-toplevel
         salt_tracing = None
         if (self.opts.get("tracing") or {}).get("enabled"):
             import salt.utils.tracing as salt_tracing  # pylint: disable=import-outside-toplevel
@@ -149,6 +151,7 @@ class Runtime:
 
     def _api_guard(self):
         """Reserved-only local index plus the Addressing API client, cached in ``__context__``."""
+        from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel
         settings = self.api_settings()
         hosts = self._static_hosts()
         signature = ("api", settings, hosts)
