@@ -185,7 +185,8 @@ def parse_origin_url(text):
         port_range = parse_port_range(ports)
     except OriginSyntaxError as exc:
         _refuse(text, str(exc))
-    return Origin(text, netaddr.IPNetwork(f"{address}/{address.version == 4 and 32 or 128}"), scheme, port_range)
+    width = 32 if address.version == 4 else 128
+    return Origin(text, netaddr.IPNetwork((int(address), width), version=address.version), scheme, port_range)
 
 
 def parse_origin(text):

@@ -39,6 +39,18 @@ class _WideInts:
         return (self.high[position] << 64) | self.low[position]
 
 
+class _Segments(dict):
+    """Segments by IP version; the IPv6 ones are made into ints on first use (most runs need none)."""
+
+    def __init__(self, ready, pending):
+        super().__init__(ready)
+        self._pending = pending
+
+    def __missing__(self, version):
+        made = self[version] = self._pending.pop(version)()
+        return made
+
+
 def _split(values):
     return array("Q", (value >> 64 for value in values)), array("Q", (value & _LOW64 for value in values))
 
@@ -211,14 +223,16 @@ def _assemble(arrays, strings):
     labels.flags = arrays["label_flags"]
     labels.delegation_start, labels.delegation_end = arrays["label_delegation_start"], arrays["label_delegation_end"]
     labels.delegations = arrays["label_delegations"]
-    v6_starts = [(high << 64) | low for high, low in zip(arrays["v6_starts_high"], arrays["v6_starts_low"])]
-    segments = {
-        4: (arrays["v4_starts"].tolist(), arrays["v4_labels"], arrays["v4_bindings"]),
-        6: (v6_starts, arrays["v6_labels"], arrays["v6_bindings"]),
-    }
-    for starts, segment_labels, segment_bindings in segments.values():
-        if not len(starts) == len(segment_labels) == len(segment_bindings):
+    for version in ("v4", "v6"):
+        starts = arrays[f"{version}_starts"] if version == "v4" else arrays["v6_starts_low"]
+        if not len(starts) == len(arrays[f"{version}_labels"]) == len(arrays[f"{version}_bindings"]):
             raise ValueError("segment columns disagree")
+
+    def v6_segments():
+        high, low = arrays["v6_starts_high"], arrays["v6_starts_low"]
+        return [(h << 64) | l for h, l in zip(high, low)], arrays["v6_labels"], arrays["v6_bindings"]
+
+    segments = _Segments({4: (arrays["v4_starts"].tolist(), arrays["v4_labels"], arrays["v4_bindings"])}, {6: v6_segments})
     built = index.PrefixIndex.from_parts(columns, labels, segments)
     if len(arrays["v4_buckets"]) != index.V4_BUCKETS + 1:
         raise ValueError("bucket table has the wrong size")

@@ -9,5 +9,12 @@ def app_configs(valid_apps):
 
 
 def canonical_json(valid_apps):
-    """Sorted keys, two-space indent, trailing newline: byte-stable for the same apps."""
-    return json.dumps({"apps": app_configs(valid_apps)}, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+    """``{"apps": {...}}`` with sorted keys and one app per line: byte-stable for the same
+    apps, and a change to one app is a one-line diff."""
+    lines = [
+        f"    {json.dumps(name)}: {json.dumps(config, sort_keys=True, ensure_ascii=True)}"
+        for name, config in app_configs(valid_apps).items()
+    ]
+    if not lines:
+        return '{\n  "apps": {}\n}\n'
+    return '{\n  "apps": {\n' + ",\n".join(lines) + "\n  }\n}\n"
