@@ -65,7 +65,9 @@ def test_stale_cache_is_not_used_and_replaced(data_file, tmp_path):
         pytest.param(lambda blob: blob[: len(blob) // 2], id="truncated"),
         pytest.param(lambda blob: blob[:-50] + bytes([blob[-50] ^ 0xFF]) + blob[-49:], id="payload-byte-flipped"),
         pytest.param(lambda blob: b"garbage" + blob[7:], id="bad-magic"),
-        pytest.param(lambda blob: blob.replace(b'"format": 1', b'"format": 9'), id="other-format"),
+        pytest.param(
+            lambda blob: blob.replace(f'"format": {compiled_cache.FORMAT}'.encode(), b'"format": 9'), id="other-format"
+        ),
         pytest.param(lambda blob: b"", id="empty"),
     ],
 )

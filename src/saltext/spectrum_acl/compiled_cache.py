@@ -3,24 +3,28 @@
 Building the index from 10^6 entries takes seconds; reading it back takes a
 fraction of one. The file holds the index's columns as raw arrays behind a
 JSON header that records the data's SHA-256, the format, the reserved table's
-hash and the payload's own SHA-256. Anything that does not match (other data,
+hash and the payload's CRC-32. Anything that does not match (other data,
 another format, a truncated or altered file) is ignored and rebuilt, never
-trusted. Writes are atomic (temp file, then ``os.replace``).
+trusted. Writes are atomic (temp file, then ``os.replace``), so a mapped file is
+never changed under a reader.
 """
 
 import hashlib
 import json
 import logging
+import mmap
 import os
 import struct
 import tempfile
+import zlib
 from array import array
 
 from saltext.spectrum_acl import index, special_purpose
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+_ALIGN = 8
 MAGIC = b"SPECTRUM-ACL-INDEX\n"
 _RESERVED_KEY = hashlib.sha256(repr(special_purpose.RESERVED_BLOCKS).encode()).hexdigest()[:16]
 _LOW64 = (1 << 64) - 1
@@ -127,30 +131,33 @@ def save(cache_dir, data_digest, built):
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         arrays = _arrays(built)
-        payload = [bytes(value) if isinstance(value, bytearray) else value.tobytes() for value in arrays.values()]
-        digest = hashlib.sha256()
-        for chunk in payload:
-            digest.update(chunk)
+        # every array is padded to 8 bytes, so each view of the mapped file is aligned
+        chunks = [(memoryview(value).cast("B"), bytes(-memoryview(value).nbytes % _ALIGN)) for value in arrays.values()]
+        checksum = 0
+        for chunk, padding in chunks:
+            checksum = zlib.crc32(padding, zlib.crc32(chunk, checksum))
         header = json.dumps(
             {
                 "format": FORMAT,
                 "data_sha256": data_digest,
                 "reserved": _RESERVED_KEY,
-                "payload_sha256": digest.hexdigest(),
+                "payload_crc32": checksum,
                 "arrays": [
-                    [name, "B" if isinstance(value, bytearray) else value.typecode, len(chunk)]
-                    for (name, value), chunk in zip(arrays.items(), payload)
+                    [name, _typecode(value), chunk.nbytes, chunk.nbytes + len(padding)]
+                    for (name, value), (chunk, padding) in zip(arrays.items(), chunks)
                 ],
                 "strings": built.columns.strings,
             }
         ).encode()
+        header += b" " * (-(len(MAGIC) + 8 + len(header)) % _ALIGN)
         target = cache_path(cache_dir, data_digest)
         handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".prefix-index-")
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(MAGIC + struct.pack(">Q", len(header)) + header)
-                for chunk in payload:
+                for chunk, padding in chunks:
                     out.write(chunk)
+                    out.write(padding)
             os.replace(temporary, target)
         except BaseException:
             os.unlink(temporary)
@@ -171,45 +178,54 @@ def _prune(cache_dir, keep):
 
 
 def load(cache_dir, data_digest):
-    """The cached index for ``data_digest``, or ``None`` when absent, stale or corrupt."""
+    """The cached index for ``data_digest``, or ``None`` when absent, stale or corrupt.
+
+    The file is mapped, not read: the index's arrays are views of the mapping, so a
+    load costs a checksum pass and little else.
+    """
     path = cache_path(cache_dir, data_digest)
     try:
-        with open(path, "rb") as handle:
-            blob = handle.read()
+        handle = open(path, "rb")  # pylint: disable=consider-using-with
     except OSError:
         return None
     try:
-        return _decode(blob, data_digest)
-    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError, IndexError) as exc:
+        with handle:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        return _decode(memoryview(mapped), data_digest)
+    except (OSError, ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError, IndexError) as exc:
         log.warning("spectrum_acl: ignoring the compiled index cache %s (%s); rebuilding", path, exc)
         return None
 
 
 def _decode(blob, data_digest):
-    if not blob.startswith(MAGIC):
+    if bytes(blob[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a compiled index file")
     offset = len(MAGIC)
     (header_length,) = struct.unpack_from(">Q", blob, offset)
     offset += 8
-    header = json.loads(blob[offset:offset + header_length].decode())
+    header = json.loads(bytes(blob[offset:offset + header_length]).decode())
     offset += header_length
     if header["format"] != FORMAT or header["reserved"] != _RESERVED_KEY or header["data_sha256"] != data_digest:
         raise ValueError("made for other data or another format")
-    payload = memoryview(blob)[offset:]
-    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
+    payload = blob[offset:]
+    if zlib.crc32(payload) != header["payload_crc32"]:
         raise ValueError("payload checksum mismatch")
     arrays, position = {}, 0
-    for name, typecode, length in header["arrays"]:
+    for name, typecode, length, stored in header["arrays"]:
         chunk = payload[position:position + length]
-        if len(chunk) != length:
+        if len(chunk) != length or position + stored > len(payload):
             raise ValueError("truncated")
-        position += length
-        if typecode == "B":
-            arrays[name] = bytearray(chunk)
-        else:
-            arrays[name] = array(typecode)
-            arrays[name].frombytes(chunk)
+        position += stored
+        arrays[name] = chunk if typecode == "B" else chunk.cast(typecode)
+    if position != len(payload):
+        raise ValueError("payload has the wrong length")
     return _assemble(arrays, header["strings"])
+
+
+def _typecode(value):
+    if isinstance(value, array):
+        return value.typecode
+    return value.format if isinstance(value, memoryview) else "B"
 
 
 def _assemble(arrays, strings):
