@@ -296,3 +296,20 @@ def test_check_hostname(name, account, expected, fragments):
         assert fragment in text
     if not verdict.allowed:
         assert name in verdict.summary()
+
+
+@pytest.mark.parametrize(
+    "origin, account, decided_by",
+    [
+        pytest.param("104.16.5.20", "crossbow", "104.16.5.0/24", id="permitted-by-delegation"),
+        pytest.param("104.17.8.7", "team", "104.17.8.0/24", id="permitted-by-owned-most-specific-prefix"),
+        pytest.param("104.16.9.1", "crossbow", "104.16.0.0/13", id="denied-by-unpermitted-prefix"),
+        pytest.param("104.16.5.10", "crossbow", "104.16.5.10/32", id="denied-by-binding"),
+        pytest.param("10.1.2.3", "crossbow", "10.0.0.0/8", id="denied-by-reserved-block"),
+        pytest.param("1.1.1.1", "crossbow", None, id="nothing-decided"),
+    ],
+)
+def test_decided_by_names_the_deciding_entry(doc_guard, origin, account, decided_by):
+    verdict = doc_guard.check_origin(origin, account)
+    assert verdict.decided_by == decided_by
+    assert verdict.as_dict()["decided_by"] == decided_by

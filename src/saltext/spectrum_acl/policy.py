@@ -101,20 +101,23 @@ class Verdict:
 
     @property
     def deciding_entry(self):
-        """The ``Entry`` that decided: the first one that denies, else the first that permits."""
+        """The ``Entry`` that decided: the first one that denies (a binding, an unpermitted
+        prefix or reserved block), else the first that permits (the owned prefix, or the
+        delegation that grants the account its use)."""
         permitting = None
-        for kind, _, _, source, detail, denies, *_ in self._evidence:
+        for kind, _, _, source, detail, denies, *rest in self._evidence:
             if kind == "binding":
-                position = detail
+                entry = source.entry(detail)
             elif kind == "permission":
-                position = source.labels.prefix[detail]
-                if position == NO_ENTRY:
-                    position = source.labels.reserved[detail]
+                cover = source.coverage_of_label(detail)
+                entry = cover.prefix or cover.reserved
+                if not denies and (cover.prefix is None or cover.prefix.account != rest[0]):
+                    entry = next((d for d in cover.delegations if d.account == rest[0]), entry)
             else:
                 continue
             if denies:
-                return source.entry(position)
-            permitting = permitting or source.entry(position)
+                return entry
+            permitting = permitting or entry
         return permitting
 
     @property
