@@ -110,7 +110,7 @@ def bench_loads(data_path, work_dir):
     cold = _load_in_subprocess(data_path, None)
     first = _load_in_subprocess(data_path, cache_dir)  # builds and writes the cache
     warm = [_load_in_subprocess(data_path, cache_dir) for _ in range(3)]
-    (cache_file,) = [os.path.join(cache_dir, name) for name in os.listdir(cache_dir)]
+    (cache_file,) = [os.path.join(cache_dir, n) for n in os.listdir(cache_dir) if n.startswith("prefix-index-")]
     with open(cache_file, "r+b") as handle:  # flip one payload byte
         handle.seek(-100, os.SEEK_END)
         byte = handle.read(1)
