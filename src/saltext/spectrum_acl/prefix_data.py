@@ -219,7 +219,7 @@ def load_index(path, cache_dir=None):
         if cached is not None:
             return cached
     raw = _read_bytes(path)
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest() if cache_dir else None
     if cache_dir:
         cached = compiled_cache.load(cache_dir, digest)
         if cached is not None:
