@@ -158,7 +158,7 @@ def test_deciding_reason_survives_the_reason_cap():
 
 def test_verdict_as_dict(doc_guard):
     data = doc_guard.check_origin("104.16.5.20", "crossbow").as_dict()
-    assert set(data) == {"origin", "account_id", "decided_by", "reasons", *policy.FLAGS}
+    assert set(data) == {"origin", "account_id", "decided_by", "denied_by", "edge_ip_of", "reasons", *policy.FLAGS}
     assert data["allowed"] is True
 
 
@@ -313,3 +313,29 @@ def test_decided_by_names_the_deciding_entry(doc_guard, origin, account, decided
     verdict = doc_guard.check_origin(origin, account)
     assert verdict.decided_by == decided_by
     assert verdict.as_dict()["decided_by"] == decided_by
+
+
+@pytest.mark.parametrize(
+    "origin, account, denied_by",
+    [
+        pytest.param("104.16.5.20", "crossbow", [], id="allowed"),
+        pytest.param("104.16.9.1", "crossbow", ["unpermitted"], id="managed-not-delegated"),
+        pytest.param("104.16.5.10", "crossbow", ["binding"], id="binding-permitted-space"),
+        pytest.param("104.16.0.0/16", "crossbow", ["binding", "unpermitted"], id="binding-and-unpermitted"),
+        pytest.param("10.1.2.3", "crossbow", ["unpermitted"], id="reserved"),
+    ],
+)
+def test_denied_by_is_machine_readable(doc_guard, origin, account, denied_by):
+    verdict = doc_guard.check_origin(origin, account)
+    assert verdict.denied_by == denied_by
+    assert verdict.allowed is (denied_by == [])
+    assert set(verdict.denied_by) <= set(policy.DENIAL_CAUSES)
+
+
+def test_app_binding_names_the_app_and_unresolved_names_say_so():
+    app_bindings = index.PrefixIndex([index.Entry(index.BINDING, netaddr.IPNetwork("44.0.0.7/32"), "app-b", "the static edge IP of app 'app-b'")])
+    guard = build_guard(DOC, resolver=FakeResolver({}), app_bindings=app_bindings)
+    verdict = guard.check_origin("44.0.0.7", "crossbow")
+    assert verdict.denied_by == ["app_binding"] and verdict.edge_ip_of == ["app-b"]
+    unresolved = guard.check_hostname("nowhere.example", "crossbow")
+    assert unresolved.denied_by == ["unresolved"] and unresolved.edge_ip_of == []

@@ -222,7 +222,7 @@ def _edge_ip_index(apps):
                 continue
             claimed[address] = app.name
             detail = f"the static edge IP of app {app.name!r}"
-            entries.append(index.Entry(index.BINDING, netaddr.IPNetwork(address), None, detail))
+            entries.append(index.Entry(index.BINDING, netaddr.IPNetwork(address), app.name, detail))
     return index.PrefixIndex(entries), collisions
 
 

@@ -11,7 +11,6 @@ app one ``definition`` check (shape, edge IP collisions, duplicate definitions)
 and one check per judged origin.
 """
 
-import re
 
 from saltext.spectrum_acl.apps import normalise_app
 from saltext.spectrum_acl.errors import PillarShapeError
@@ -34,7 +33,6 @@ KINDS = {
 }
 
 _ABSENT = object()
-_APP_EDGE = re.compile(r"static edge IP of app ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 
 
 def _reserved_cidrs():
@@ -49,22 +47,13 @@ _RESERVED = None
 def denial_kind(verdict):
     """``(kind, [app names whose edge IP it is])`` for a denied verdict dict."""
     global _RESERVED  # pylint: disable=global-statement
-    reasons = verdict.get("reasons") or []
+    causes = verdict.get("denied_by") or []
     if verdict.get("has_binding"):
-        targets = []
-        for reason in reasons:
-            for quoted in _APP_EDGE.findall(reason):
-                name = quoted[1:-1]
-                if name not in targets:
-                    targets.append(name)
+        targets = list(verdict.get("edge_ip_of") or [])
         return ("app_edge_ip" if targets else "edge_ip"), targets
     managed, reserved = verdict.get("is_managed"), verdict.get("is_reserved")
     if not managed and not reserved:
-        # The guard's fail-closed verdicts for names: "... does not resolve (...); a name must resolve to
-        # be judged", "... resolves to no address; ...", "... resolved to an address that cannot be judged".
-        if str(verdict.get("origin", "")).endswith("(origin_dns)") and any("be judged" in r for r in reasons):
-            return "unresolvable", []
-        return "denied", []
+        return ("unresolvable" if "unresolved" in causes else "denied"), []
     if reserved and managed:
         if _RESERVED is None:
             _RESERVED = _reserved_cidrs()

@@ -42,6 +42,12 @@ FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED, FOUND_REMOTE_DE
 )
 _DENIES = FOUND_BINDING | FOUND_REMOTE_DENIAL | FOUND_NOTHING_TO_JUDGE
 
+#: ``Verdict.denied_by`` values: a Spectrum edge IP from the data (or the API), the static
+#: edge IP of an app in the same pillar, managed or reserved space without permission, a
+#: name that does not resolve, and the Addressing API's denial or failure.
+DENIAL_CAUSES = ("app_binding", "binding", "remote", "unpermitted", "unresolved")
+_CAUSE_OF_EVIDENCE = {"binding": "binding", "app_binding": "app_binding", "permission": "unpermitted", "remote": "remote"}
+
 
 class Verdict:
     """The guard's answer for one origin and account, with the Addressing API's flag names.
@@ -51,13 +57,14 @@ class Verdict:
     Flags derive from the ``found`` bits; reason text is written on first read.
     """
 
-    __slots__ = ("origin", "account_id", "found", "_evidence", "_reasons", "_denying")
+    __slots__ = ("origin", "account_id", "found", "_evidence", "_reasons", "_denying", "_cause")
 
-    def __init__(self, origin, account_id, found=0, evidence=(), reasons=None):
+    def __init__(self, origin, account_id, found=0, evidence=(), reasons=None, cause=None):
         self.origin = origin
         self.account_id = account_id
         self.found = found
         self._evidence = evidence
+        self._cause = cause
         self._reasons = self._denying = None
         if reasons is not None:
             self._reasons = list(reasons)
@@ -106,7 +113,7 @@ class Verdict:
         delegation that grants the account its use)."""
         permitting = None
         for kind, _, _, source, detail, denies, *rest in self._evidence:
-            if kind == "binding":
+            if kind in ("binding", "app_binding"):
                 entry = source.entry(detail)
             elif kind == "permission":
                 cover = source.coverage_of_label(detail)
@@ -119,6 +126,24 @@ class Verdict:
                 return entry
             permitting = permitting or entry
         return permitting
+
+    @property
+    def denied_by(self):
+        """Why it is denied, machine-readable: a sorted subset of ``DENIAL_CAUSES`` (empty when allowed)."""
+        causes = {self._cause} if self._cause else set()
+        for kind, _, _, _, _, denies, *_ in self._evidence:
+            if denies:
+                causes.add(_CAUSE_OF_EVIDENCE[kind])
+        return sorted(causes)
+
+    @property
+    def edge_ip_of(self):
+        """The apps (in the same pillar) whose static edge IP this origin is."""
+        names = []
+        for kind, _, _, source, detail, *_ in self._evidence:
+            if kind == "app_binding" and source.entry(detail).account not in names:
+                names.append(source.entry(detail).account)
+        return names
 
     @property
     def decided_by(self):
@@ -138,6 +163,8 @@ class Verdict:
         data = {"origin": self.origin, "account_id": self.account_id}
         data.update(self.flags())
         data["decided_by"] = self.decided_by
+        data["denied_by"] = self.denied_by
+        data["edge_ip_of"] = self.edge_ip_of
         data["reasons"] = list(self.reasons)
         return data
 
@@ -151,9 +178,9 @@ class Verdict:
         return f"Verdict({self.origin!r}, {self.account_id!r}, {self.flags()})"
 
 
-def denied(origin, account_id, reason):
+def denied(origin, account_id, reason, cause="unresolved"):
     """A verdict that denies without looking anything up (fail closed)."""
-    return Verdict(origin, account_id, FOUND_NOTHING_TO_JUDGE, reasons=[reason])
+    return Verdict(origin, account_id, FOUND_NOTHING_TO_JUDGE, reasons=[reason], cause=cause)
 
 
 class VerdictBatch:
@@ -320,7 +347,7 @@ class OriginGuard:
             for _, _, _, binding in self.app_bindings.labels_in(version, first, last):
                 if binding != NO_ENTRY:
                     found |= FOUND_BINDING
-                    evidence.append(("binding", span, carrier, self.app_bindings, binding, True))
+                    evidence.append(("app_binding", span, carrier, self.app_bindings, binding, True))
         return found | self._scan_index(span, carrier, account_id, evidence)
 
     def _scan_index(self, span, carrier, account_id, evidence):
@@ -436,7 +463,7 @@ def _render_evidence(origin, evidence):
     for item in evidence:
         kind, span, carrier, source, detail, denies = item[:6]
         span = Span(*span)
-        if kind == "binding":
+        if kind in ("binding", "app_binding"):
             key = (kind, id(source), detail)
         elif kind == "permission":
             labels = source.labels
@@ -452,7 +479,7 @@ def _render_evidence(origin, evidence):
             continue
         per_kind[(kind, denies)] = per_kind.get((kind, denies), 0) + 1
         shown = _shown(span, carrier)
-        if kind == "binding":
+        if kind in ("binding", "app_binding"):
             text = _binding_reason(shown, span, source.entry(detail))
         elif kind == "permission":
             text = _permission_reason(shown, span, source.coverage_of_label(detail), item[6], not denies)
