@@ -62,7 +62,7 @@ def test_bad_pillar_lists_every_denial_kind_at_its_line(bad_text, app, kind, ori
 
 def test_bad_pillar_names_the_cycle_and_sums_up(bad_text):
     assert any("[cycle: loop-a -> loop-b -> loop-a]" in text for text in bad_text)
-    assert bad_text[-1].startswith("FAIL: 9 apps (9 failing), 7 origins (7 denied), 9 errors, 0 warnings;")
+    assert bad_text[-1].startswith("FAIL: 9 apps (9 failing), 7 origins (7 denied), 10 errors, 0 warnings;")
 
 
 def _tree(tmp_path, files, top="base:\n  '*':\n    - spectrum\n"):
@@ -204,3 +204,13 @@ def test_runs_from_a_pillar_repo_with_relative_paths(tmp_path, minion_config):
     assert run.returncode == 0, run.stdout + run.stderr
     run = run_cli("lint", "--pillar-root", "pillar", "--minion-config", minion_config, "--format", "json", cwd=repo)
     assert run.json()["minions"][0]["sls"] == [{"saltenv": "base", "sls": "spectrum", "file": "pillar/spectrum.sls"}]
+
+
+def test_every_shape_error_of_an_app_is_reported_at_its_line(bad_text):
+    shape_lines = [text for text in bad_text if ": bad-shape: shape: " in text]
+    assert len(shape_lines) == 2
+    assert any("field 'origin_direct/origin_dns'" in text for text in shape_lines)
+    assert any("field 'tls'" in text and 'write "off" in quotes' in text for text in shape_lines)
+    sls = (EXAMPLES / "pillar-bad" / "spectrum.sls").read_text().splitlines()
+    tls_line = next(text for text in shape_lines if "field 'tls'" in text).split(":")[1]
+    assert sls[int(tls_line) - 1].strip() == "tls: off"

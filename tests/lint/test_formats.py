@@ -117,7 +117,7 @@ def test_github_annotations_have_file_and_line(minion_config, bad_json):
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     annotations = [line for line in lines if line.startswith("::")]
-    assert len(annotations) == len(bad_json["findings"]) == 9
+    assert len(annotations) == len(bad_json["findings"]) == 10  # bad-shape has two shape errors
     sls = EXAMPLES / "pillar-bad" / "spectrum.sls"
     for text in annotations:
         match = _ANNOTATION.match(text)

@@ -384,3 +384,21 @@ def test_canonical_json_is_deterministic_and_sorted(guard):
 
 def test_canonical_json_of_nothing():
     assert render.canonical_json({}) == '{\n  "apps": {}\n}\n'
+
+
+def test_every_independent_shape_error_is_reported(guard):
+    raw = good_app(tls=False, proxy_protocol="v9", ip_firewall="yes", colour="blue", dns={"type": "MX", "name": "x.example"})
+    report, valid = apps.check_apps({"many": raw}, guard)
+    assert valid == {}
+    fields = [message.split("field ", 1)[1].split(":", 1)[0] for message in report["apps"]["many"]["errors"]]
+    assert fields == ["'(app).colour'", "'dns.type'", "'proxy_protocol'", "'tls'", "'ip_firewall'"]
+    assert report["errors"] == report["apps"]["many"]["errors"]
+    with pytest.raises(PillarShapeError) as excinfo:
+        apps.normalise_app("many", raw)
+    assert [error.field for error in excinfo.value.errors] == ["(app).colour", "dns.type", "proxy_protocol", "tls", "ip_firewall"]
+
+
+def test_port_checks_are_skipped_when_the_protocol_itself_is_wrong(guard):
+    report, _ = apps.check_apps({"p": good_app(protocol="tcp/0", origin_direct=["tcp://8.8.8.8:1000-2000"])}, guard)
+    (message,) = report["apps"]["p"]["errors"]
+    assert "field 'protocol'" in message

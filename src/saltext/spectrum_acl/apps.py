@@ -12,7 +12,7 @@ import netaddr
 
 from saltext.spectrum_acl import index
 from saltext.spectrum_acl.addressing import parse_address, parse_hostname, parse_origin_url, parse_port_range
-from saltext.spectrum_acl.errors import OriginSyntaxError, PillarShapeError
+from saltext.spectrum_acl.errors import OriginSyntaxError, PillarShapeError, PillarShapeErrors
 
 CHOICES = {
     "proxy_protocol": ("off", "v1", "v2", "simple"),
@@ -170,42 +170,80 @@ def _origin_dns(app, value, port_value, protocol_ports):
     return name, normalised
 
 
+class _Problems:
+    """Collects an app's shape errors so that one run reports all of them."""
+
+    def __init__(self):
+        self.errors = []
+
+    def run(self, check, *args):
+        """``check(*args)``, or ``None`` after recording its error."""
+        try:
+            return check(*args)
+        except PillarShapeError as exc:
+            self.errors.append(exc)
+            return None
+
+
 def normalise_app(name, raw, default_account_id=None):
-    """Check one app's shape and return an :class:`App`; raise ``PillarShapeError``."""
+    """Check one app's shape and return an :class:`App`.
+
+    Raises ``PillarShapeErrors`` (a ``PillarShapeError`` for the first problem, with
+    ``errors`` holding all of them) when anything is wrong. Checks that depend on a
+    field which is itself wrong (port ranges on a bad protocol) are skipped.
+    """
     if not isinstance(name, str) or not _APP_NAME.fullmatch(name):
         raise PillarShapeError(name, "name", name, "app names are letters, digits, '.', '_' and '-'")
     raw = _mapping(name, "(app)", raw)
-    _unknown_keys(name, "(app)", raw, KNOWN_FIELDS)
+    problems = _Problems()
+    for key in sorted((k for k in raw if k not in KNOWN_FIELDS), key=str):
+        problems.errors.append(
+            PillarShapeError(name, f"(app).{key}", raw[key], f"unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
+        )
     account_id = raw.get("account_id", default_account_id)
     if account_id is None:
-        raise PillarShapeError(name, "account_id", None, "missing, and no default (spectrum:account_id or spectrum_acl:account_id)")
-    _require_str(name, "account_id", account_id)
-    transport, protocol_ports = _protocol(name, raw.get("protocol"))
-    config = {"account_id": account_id, "protocol": raw["protocol"], "dns": _dns(name, raw.get("dns"))}
-    edge, edge_addresses = _edge_ips(name, raw.get("edge_ips", {"type": "dynamic", "connectivity": "all"}))
-    config["edge_ips"] = edge
+        problems.errors.append(PillarShapeError(
+            name, "account_id", None, "missing, and no default (spectrum:account_id or spectrum_acl:account_id)"
+        ))
+    else:
+        problems.run(_require_str, name, "account_id", account_id)
+    protocol = problems.run(_protocol, name, raw.get("protocol"))
+    transport, protocol_ports = protocol or (None, None)
+    config = {"account_id": account_id, "protocol": raw.get("protocol"), "dns": problems.run(_dns, name, raw.get("dns"))}
+    edge = problems.run(_edge_ips, name, raw.get("edge_ips", {"type": "dynamic", "connectivity": "all"}))
+    config["edge_ips"], edge_addresses = edge or (None, [])
     app = App(name, account_id, config, edge_ips=edge_addresses)
     has_direct, has_dns = "origin_direct" in raw, "origin_dns" in raw
     if has_direct == has_dns:
         problem = "both origin_direct and origin_dns are set" if has_direct else "neither origin_direct nor origin_dns is set"
         present = sorted(key for key in ("origin_direct", "origin_dns") if key in raw)
-        raise PillarShapeError(name, "origin_direct/origin_dns", present, f"an app needs exactly one origin kind: {problem}")
-    if has_direct:
+        problems.errors.append(
+            PillarShapeError(name, "origin_direct/origin_dns", present, f"an app needs exactly one origin kind: {problem}")
+        )
+    elif protocol is not None and has_direct:
         if "origin_port" in raw:
-            raise PillarShapeError(name, "origin_port", raw["origin_port"], "origin_port goes with origin_dns; origin_direct URLs carry their port")
-        app.origins = _origin_direct(name, raw["origin_direct"], transport, protocol_ports)
+            problems.errors.append(PillarShapeError(
+                name, "origin_port", raw["origin_port"], "origin_port goes with origin_dns; origin_direct URLs carry their port"
+            ))
+        app.origins = problems.run(_origin_direct, name, raw["origin_direct"], transport, protocol_ports) or []
         config["origin_direct"] = [origin.text for origin in app.origins]
-    else:
-        app.hostname, config["origin_dns"] = _origin_dns(name, raw["origin_dns"], raw.get("origin_port"), protocol_ports)
-        config["origin_port"] = raw["origin_port"]
+    elif protocol is not None:
+        app.hostname, config["origin_dns"] = problems.run(
+            _origin_dns, name, raw["origin_dns"], raw.get("origin_port"), protocol_ports
+        ) or (None, None)
+        config["origin_port"] = raw.get("origin_port")
     for key, choices in CHOICES.items():
-        config[key] = _choice(name, key, raw.get(key, DEFAULTS[key]), choices)
+        config[key] = problems.run(_choice, name, key, raw.get(key, DEFAULTS[key]), choices)
     firewall = raw.get("ip_firewall", DEFAULTS["ip_firewall"])
     if not isinstance(firewall, bool):
-        raise PillarShapeError(name, "ip_firewall", firewall, "must be true or false")
+        problems.errors.append(PillarShapeError(name, "ip_firewall", firewall, "must be true or false"))
     config["ip_firewall"] = firewall
-    if config["traffic_type"] != "direct" and transport != "tcp":
-        raise PillarShapeError(name, "traffic_type", config["traffic_type"], "http and https traffic need a tcp protocol")
+    if config["traffic_type"] not in (None, "direct") and transport not in (None, "tcp"):
+        problems.errors.append(
+            PillarShapeError(name, "traffic_type", config["traffic_type"], "http and https traffic need a tcp protocol")
+        )
+    if problems.errors:
+        raise PillarShapeErrors(problems.errors)
     return app
 
 
@@ -258,7 +296,7 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None):
             app = valid[name] = normalise_app(name, raw_apps[name], default_account_id)
             entry["account_id"] = app.account_id
         except PillarShapeError as exc:
-            entry["errors"].append(str(exc))
+            entry["errors"].extend(str(error) for error in getattr(exc, "errors", [exc]))
     bindings, collisions = _edge_ip_index(valid.values())
     for name, message in collisions:
         report["apps"][name]["errors"].append(message)

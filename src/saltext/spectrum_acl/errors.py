@@ -24,5 +24,14 @@ class PillarShapeError(SpectrumAclError):
         super().__init__(f"app {app!r}: field {field!r}: {problem} (got {value!r})")
 
 
+class PillarShapeErrors(PillarShapeError):
+    """Every shape error of one app; reads as the first, ``errors`` holds them all."""
+
+    def __init__(self, errors):
+        first = errors[0]
+        super().__init__(first.app, first.field, first.value, first.problem)
+        self.errors = list(errors)
+
+
 class BackendError(SpectrumAclError):
     """A remote backend (the Addressing API) failed or answered badly. The guard denies."""

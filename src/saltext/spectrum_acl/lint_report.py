@@ -152,12 +152,12 @@ class Collector:
             definition_failures = []
             if entry["errors"]:
                 if entry.get("account_id") is None:  # shape: normalise_app refused the app
-                    field = _shape_field(originals.get(app, app), raw, default_account_id)
-                    message = entry["errors"][0]
-                    file, line = where.of(field)
-                    self._finding(minion_id, "error", "shape", _strip_app_prefix(app, message), app=app,
-                                  field=field, file=file, line=line)
-                    definition_failures.append(("shape", message, file, line))
+                    fields = _shape_fields(originals.get(app, app), raw, default_account_id)
+                    for message, field in zip(entry["errors"], fields + [None] * len(entry["errors"])):
+                        file, line = where.of(field)
+                        self._finding(minion_id, "error", "shape", _strip_app_prefix(app, message), app=app,
+                                      field=field, file=file, line=line)
+                        definition_failures.append(("shape", message, file, line))
                 else:  # the app is well formed: its errors are static edge IP collisions
                     for message in entry["errors"]:
                         field = _collision_field(raw, message)
@@ -289,12 +289,13 @@ def _own_app(data, key_parts, app):
     return None
 
 
-def _shape_field(name, raw, default_account_id):
+def _shape_fields(name, raw, default_account_id):
+    """The field of each shape error of an app, in the order ``check_apps`` reports them."""
     try:
         normalise_app(name, raw, default_account_id)
     except PillarShapeError as exc:
-        return exc.field if isinstance(exc.field, str) else None
-    return None
+        return [error.field if isinstance(error.field, str) else None for error in getattr(exc, "errors", [exc])]
+    return []
 
 
 def _collision_field(raw, message):
