@@ -272,17 +272,6 @@ def cidr_ints(text):
     return version, value, prefixlen
 
 
-def fast_span(text):
-    """A ``Span`` for an address or CIDR string via :func:`cidr_ints`, or ``None``."""
-    if not isinstance(text, str):
-        return None
-    parts = cidr_ints(text)
-    if parts is None:
-        return None
-    version, value, prefixlen = parts
-    return Span(version, value, value | HOSTMASKS[version][prefixlen], prefixlen)
-
-
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _NUMERIC_HOST = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}\.?")
 

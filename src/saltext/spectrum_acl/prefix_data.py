@@ -79,11 +79,6 @@ def _read_bytes(path):
         raise PrefixDataError(f"prefix data file {path!r} cannot be read: {exc}") from None
 
 
-def read_document(path):
-    """Read a prefix data file: JSON when it ends in ``.json``, YAML otherwise."""
-    return _parse_document(_read_bytes(path), path)
-
-
 def _text_field(record, key, where, required=True):
     value = record.get(key)
     if value is None and not required:
