@@ -206,7 +206,12 @@ def _embedding_table():
 
 _EMBEDDINGS = _embedding_table()
 #: The top 16 bits of every embedding block: a quick way to rule most IPv6 out.
-EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
+_EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
+
+
+def may_carry_ipv4(version, first, prefixlen):
+    """False when a range surely carries no IPv4 address: a quick test before :func:`embedded_spans`."""
+    return version == 6 and (prefixlen < 16 or first >> 112 in _EMBEDDING_TOP16)
 
 
 def embedded_spans(span):
@@ -214,7 +219,7 @@ def embedded_spans(span):
 
     A CIDR that covers a whole embedding block carries all of IPv4 (0.0.0.0/0).
     """
-    if span.version != 6 or (span.prefixlen >= 16 and span.first >> 112 not in EMBEDDING_TOP16):
+    if not may_carry_ipv4(span.version, span.first, span.prefixlen):
         return ()
     carried = []
     for name, block_first, block_prefixlen, offset, inverted in _EMBEDDINGS:
@@ -238,10 +243,7 @@ def embedded_spans(span):
 
 def embedded_ipv4(network):
     """Return ``[(form name, netaddr.IPNetwork)]`` for every IPv4 range an IPv6 network carries."""
-    return [
-        (name, netaddr.IPNetwork((span.first, span.prefixlen), version=4))
-        for name, span in embedded_spans(Span.of(network))
-    ]
+    return [(name, span.network) for name, span in embedded_spans(Span.of(network))]
 
 
 _PREFIXLENS = {4: {str(n): n for n in range(33)}, 6: {str(n): n for n in range(129)}}

@@ -10,7 +10,7 @@ overlaps, so its cost does not grow with the size of the data.
 
 Everything is stored in columns (``array`` and flat lists) so that an index of
 10^6 entries stays small and can be written to and read from a compiled cache
-file quickly (see ``cache.py``); ``Entry`` objects are made only when a reason
+file quickly (see ``compiled_cache.py``); ``Entry`` objects are made only when a reason
 needs one.
 """
 
@@ -35,6 +35,11 @@ _POSITION_MASK = (1 << _POSITION_BITS) - 1
 V4_BUCKETS = 1 << 16
 
 
+def network_of(version, first, prefixlen):
+    """The ``netaddr.IPNetwork`` of an integer range; ``str()`` of it is the CIDR."""
+    return netaddr.IPNetwork((first, prefixlen), version=version)
+
+
 class Span(NamedTuple):
     """An address range as integers: what the index works with."""
 
@@ -49,8 +54,12 @@ class Span(NamedTuple):
         return cls(network.version, network.first, network.last, network.prefixlen)
 
     @property
+    def network(self):
+        return network_of(self.version, self.first, self.prefixlen)
+
+    @property
     def cidr(self):
-        return str(netaddr.IPNetwork((self.first, self.prefixlen), version=self.version))
+        return str(self.network)
 
     def shown(self):
         """An address for a single host, a CIDR otherwise."""
@@ -80,11 +89,11 @@ class Entry:
 
     @property
     def cidr(self):
-        return str(netaddr.IPNetwork((self.first, self.prefixlen), version=self.version))
+        return str(self.network)
 
     @property
     def network(self):
-        return netaddr.IPNetwork((self.first, self.prefixlen), version=self.version)
+        return network_of(self.version, self.first, self.prefixlen)
 
     def __repr__(self):
         return f"Entry({self.kind}, {self.cidr}, account={self.account!r})"
@@ -152,12 +161,16 @@ class Columns:
     def entries(self):
         """All entries as ``Entry`` objects, parents linked."""
         made = []
-        for position, code in enumerate(self.kind):
-            span = Span(self.version[position], self.first[position], self.last_address(position), self.prefixlen[position])
+        for position in range(len(self.kind)):
             parent = self.parent[position]
-            made.append(Entry(KINDS[code], span, self.strings[self.account[position]] or None,
-                              self.strings[self.detail[position]], made[parent] if parent != NO_ENTRY else None))
+            made.append(self.make_entry(position, made[parent] if parent != NO_ENTRY else None))
         return made
+
+    def make_entry(self, position, parent):
+        """The ``Entry`` at ``position``, with ``parent`` (an ``Entry`` or ``None``) as its parent."""
+        span = Span(self.version[position], self.first[position], self.last_address(position), self.prefixlen[position])
+        return Entry(KINDS[self.kind[position]], span, self.strings[self.account[position]] or None,
+                     self.strings[self.detail[position]], parent)
 
     def last_address(self, position):
         width = 32 if self.version[position] == 4 else 128
@@ -313,7 +326,7 @@ class PrefixIndex:
         for version, positions in by_version.items():
             starts, segment_labels, segment_bindings = _sweep(columns, positions, labels, interned)
             segments[version] = (
-                starts,  # a list: bisect on Python ints is faster than on an array
+                array("I", starts) if version == 4 else starts,  # IPv6 starts need 128-bit ints
                 array("i", segment_labels),
                 array("i", segment_bindings),
             )
@@ -355,17 +368,8 @@ class PrefixIndex:
         """The ``Entry`` at ``position`` (made once, then kept)."""
         found = self._entries.get(position)
         if found is None:
-            columns = self.columns
-            parent = columns.parent[position]
-            span = Span(columns.version[position], columns.first[position], columns.last_address(position),
-                        columns.prefixlen[position])
-            found = Entry(
-                KINDS[columns.kind[position]],
-                span,
-                columns.strings[columns.account[position]] or None,
-                columns.strings[columns.detail[position]],
-                self.entry(parent) if parent != NO_ENTRY else None,
-            )
+            parent = self.columns.parent[position]
+            found = self.columns.make_entry(position, self.entry(parent) if parent != NO_ENTRY else None)
             self._entries[position] = found
         return found
 

@@ -17,15 +17,23 @@ integer evidence; the reason text is written when someone reads it.
 import netaddr
 
 from saltext.spectrum_acl.addressing import (
-    EMBEDDING_TOP16,
     HOSTMASKS,
     cidr_ints,
     embedded_spans,
+    may_carry_ipv4,
     parse_address,
     parse_origin,
 )
 from saltext.spectrum_acl.errors import BackendError, OriginSyntaxError
-from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG, PrefixIndex, Span
+from saltext.spectrum_acl.index import (
+    BINDING_FLAG,
+    MANAGED_FLAG,
+    NO_ENTRY,
+    RESERVED_FLAG,
+    PrefixIndex,
+    Span,
+    network_of,
+)
 from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
 
 #: Reasons of one kind beyond this many are summarised as "... and N more".
@@ -282,7 +290,7 @@ class OriginGuard:
             parts = cidr_ints(text) if inline and type(text) is str else None  # pylint: disable=unidiomatic-typecheck
             if parts is not None:
                 version, first, prefixlen = parts
-                if version == 4 or (prefixlen >= 16 and first >> 112 not in EMBEDDING_TOP16):
+                if not may_carry_ipv4(version, first, prefixlen):
                     found_column[item] = scan((version, first, first | masks[version][prefixlen], prefixlen),
                                               None, account_id, None)
                     continue
@@ -355,7 +363,7 @@ class OriginGuard:
         version, first, last, _ = span
         index = self.prefix_index
         account = self._account_key(account_id)
-        label_flags, label_prefix, owners = index.labels.flags, index.labels.prefix, index.columns.account
+        label_flags = index.labels.flags
         starts, segment_labels, segment_bindings = index.segments[version]
         position = index.locate(version, first)
         count = len(starts)
@@ -373,8 +381,7 @@ class OriginGuard:
                     evidence.append(("binding", span, carrier, index, segment_bindings[position - 1], True))
             if flags & _SENSITIVE:
                 found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
-                prefix = label_prefix[label]
-                permitted = (prefix != NO_ENTRY and owners[prefix] == account) or index.permits(label, account)
+                permitted = index.permits(label, account)
                 if not permitted:
                     found |= FOUND_UNPERMITTED
                 if keep:
@@ -402,7 +409,7 @@ class OriginGuard:
 
 def _network(span):
     version, first, _, prefixlen = span
-    return netaddr.IPNetwork((first, prefixlen), version=version)
+    return network_of(version, first, prefixlen)
 
 
 # -- reason text ----------------------------------------------------------------------

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 
-import netaddr
 import yaml
 
 from saltext.spectrum_acl import compiled_cache, index
@@ -111,7 +110,7 @@ def _list_field(record, key, where):
 
 
 def _cidr_text(version, first, prefixlen):
-    return str(netaddr.IPNetwork((first, prefixlen), version=version))
+    return str(index.network_of(version, first, prefixlen))
 
 
 def _add_children(columns, record, key, parent, parent_parts, where):
