@@ -21,6 +21,7 @@ import os
 import threading
 import time
 
+from saltext.spectrum_acl.addressing import parse_network
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,6 @@ def judge_cidrs(guard, cidrs, account_id):
     Each cidr is parsed strictly (``OriginSyntaxError`` for bad ones) and judged
     as one origin, carried IPv4 included, exactly as the local backend would.
     """
-    # pylint: disable=import-outside-toplevel
-    from saltext.spectrum_acl.addressing import parse_network
-
     answers = {}
     for text in cidrs:
         if text not in answers:
