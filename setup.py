@@ -16,6 +16,7 @@ setup(
     install_requires=[
         "salt>=3008.4,<3009",
         "netaddr>=1.0,<2",
+        "numpy>=1.24",  # judging origins in batches
         "requests>=2.28,<3",
         "urllib3>=1.26,<3",
         "PyYAML>=6",

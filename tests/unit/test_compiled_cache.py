@@ -3,7 +3,6 @@
 import json
 import logging
 import os
-import random
 
 import pytest
 
@@ -93,27 +92,6 @@ def test_unwritable_cache_dir_still_loads(data_file, tmp_path, caplog):
         built = prefix_data.load_index(str(data_file), cache_dir=str(blocker / "cache"))
     assert _verdicts(built) == _verdicts(prefix_data.load_index(str(data_file)))
     assert "could not write the compiled index cache" in caplog.text
-
-
-def test_batch_agrees_with_single_checks(data_file):
-    guard = policy.OriginGuard(prefix_data.load_index(str(data_file)))
-    rng = random.Random(5)
-    origins = QUERIES + [f"104.16.{rng.randrange(16)}.{rng.randrange(256)}" for _ in range(200)]
-    origins += [f"104.16.{rng.randrange(16)}.0/{rng.choice((24, 28, 30))}" for _ in range(100)]
-    for account in ACCOUNTS:
-        batch = guard.check_batch(origins, account)
-        assert len(batch) == len(origins)
-        for item, origin in enumerate(origins):
-            single = guard.check_origin(origin, account)
-            assert batch.found(item) == single.found, origin
-            assert batch.allowed(item) == single.allowed
-            assert batch[item].as_dict() == single.as_dict()
-
-
-def test_batch_refuses_bad_spellings_like_single_checks(data_file):
-    guard = policy.OriginGuard(prefix_data.load_index(str(data_file)))
-    with pytest.raises(Exception, match="'127.1' is not a valid origin"):
-        guard.check_batch(["1.1.1.1", "127.1"], "crossbow")
 
 
 def test_unchanged_data_is_not_hashed_again(data_file, tmp_path, monkeypatch):

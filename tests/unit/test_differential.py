@@ -249,15 +249,21 @@ def test_index_and_guard_agree_with_naive_reference(seed):
     guard = policy.OriginGuard(index.PrefixIndex(entries + special_purpose.reserved_entries()), app_bindings=app_index)
     reference = Reference(refs)
     outcomes = set()
+    asked = {}
     for _ in range(QUERIES_PER_SEED):
         network = random_query(rng, refs)
         account = _pick_account(rng, refs, network)
         expected = reference.verdict(network, account)
-        got = guard.check_origin(str(network), account).flags()
-        assert got == expected, f"seed {seed}: {network} for {account!r}\ndocument: {document}\napp bindings: {app_bindings}"
+        single = guard.check_origin(str(network), account)
+        assert single.flags() == expected, f"seed {seed}: {network} for {account!r}\ndocument: {document}\napp bindings: {app_bindings}"
+        asked.setdefault(account, []).append((str(network), expected, single.decided_by))
         outcomes.add(tuple(sorted(expected.items())))
     # the random worlds must actually exercise several different outcomes
     assert len(outcomes) >= 4
+    for account, queries in asked.items():  # the batch path, per account, against the same answers
+        batch = guard.check_batch([origin for origin, _, _ in queries], account)
+        for item, (origin, expected, decided_by) in enumerate(queries):
+            assert (batch.flags(item), batch.decided_by(item)) == (expected, decided_by), f"seed {seed}: {origin} for {account!r}"
 
 
 def test_differential_covers_every_outcome():

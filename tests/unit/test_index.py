@@ -1,5 +1,7 @@
 """The segment index itself: what covers a range, clipped to the query."""
 
+import random
+
 import netaddr
 import pytest
 
@@ -112,3 +114,19 @@ def test_entry_properties():
     assert entry.cidr == "104.16.0.0/13"
     assert entry.network == _net("104.16.0.0/13")
     assert "104.16.0.0/13" in repr(entry) and "provider" in repr(entry)
+
+
+def test_cidr_text_spells_every_network_as_netaddr_does():
+    """``cidr_text`` (inet_ntop) and netaddr agree, IPv4-mapped and -compatible forms included."""
+    rng = random.Random(3)
+    values = [(4, rng.getrandbits(32)) for _ in range(2000)]
+    values += [(6, rng.getrandbits(128)) for _ in range(2000)]
+    values += [(6, rng.getrandbits(32)) for _ in range(500)]  # ::a.b.c.d
+    values += [(6, (0xFFFF << 32) | rng.getrandbits(32)) for _ in range(500)]  # ::ffff:a.b.c.d
+    values += [(6, rng.getrandbits(16) << (16 * rng.randrange(8))) for _ in range(500)]  # one group set
+    values += [(6, 0), (6, 1), (4, 0), (6, (1 << 128) - 1)]
+    for version, value in values:
+        width = 32 if version == 4 else 128
+        prefixlen = rng.randrange(width + 1)
+        first = value >> (width - prefixlen) << (width - prefixlen)
+        assert index.cidr_text(version, first, prefixlen) == str(netaddr.IPNetwork((first, prefixlen), version=version))

@@ -206,12 +206,12 @@ def _embedding_table():
 
 _EMBEDDINGS = _embedding_table()
 #: The top 16 bits of every embedding block: a quick way to rule most IPv6 out.
-_EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
+EMBEDDING_TOP16 = frozenset(first >> 112 for _, first, _, _, _ in _EMBEDDINGS)
 
 
 def may_carry_ipv4(version, first, prefixlen):
     """False when a range surely carries no IPv4 address: a quick test before :func:`embedded_spans`."""
-    return version == 6 and (prefixlen < 16 or first >> 112 in _EMBEDDING_TOP16)
+    return version == 6 and (prefixlen < 16 or first >> 112 in EMBEDDING_TOP16)
 
 
 def embedded_spans(span):

@@ -16,6 +16,7 @@ needs one.
 
 from array import array
 from bisect import bisect_left, bisect_right
+from socket import AF_INET, AF_INET6, inet_ntop
 from typing import NamedTuple
 
 import netaddr
@@ -36,8 +37,15 @@ V4_BUCKETS = 1 << 16
 
 
 def network_of(version, first, prefixlen):
-    """The ``netaddr.IPNetwork`` of an integer range; ``str()`` of it is the CIDR."""
+    """The ``netaddr.IPNetwork`` of an integer range."""
     return netaddr.IPNetwork((first, prefixlen), version=version)
+
+
+def cidr_text(version, first, prefixlen):
+    """The CIDR of an integer range as text, spelt as ``netaddr`` spells it (RFC 5952), but faster."""
+    if version == 4:
+        return f"{inet_ntop(AF_INET, first.to_bytes(4, 'big'))}/{prefixlen}"
+    return f"{inet_ntop(AF_INET6, first.to_bytes(16, 'big'))}/{prefixlen}"
 
 
 class Span(NamedTuple):
@@ -59,7 +67,7 @@ class Span(NamedTuple):
 
     @property
     def cidr(self):
-        return str(self.network)
+        return cidr_text(self.version, self.first, self.prefixlen)
 
     def shown(self):
         """An address for a single host, a CIDR otherwise."""
@@ -89,7 +97,7 @@ class Entry:
 
     @property
     def cidr(self):
-        return str(self.network)
+        return cidr_text(self.version, self.first, self.prefixlen)
 
     @property
     def network(self):
@@ -372,6 +380,11 @@ class PrefixIndex:
             found = self.columns.make_entry(position, self.entry(parent) if parent != NO_ENTRY else None)
             self._entries[position] = found
         return found
+
+    def cidr(self, position):
+        """The CIDR text of the entry at ``position``, without making an ``Entry``."""
+        columns = self.columns
+        return cidr_text(columns.version[position], columns.first[position], columns.prefixlen[position])
 
     def coverage_of_label(self, label, binding=NO_ENTRY):
         labels = self.labels

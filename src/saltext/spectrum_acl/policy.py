@@ -20,7 +20,6 @@ from saltext.spectrum_acl.addressing import (
     HOSTMASKS,
     cidr_ints,
     embedded_spans,
-    may_carry_ipv4,
     parse_address,
     parse_origin,
 )
@@ -194,13 +193,14 @@ def denied(origin, account_id, reason, cause="unresolved"):
 class VerdictBatch:
     """Verdicts for many origins of one account (see :meth:`OriginGuard.check_batch`).
 
-    ``batch.found(i)`` and ``batch.allowed(i)`` answer from the stored flag bits;
-    ``batch[i]`` is the full :class:`Verdict`, made when read.
+    ``found(i)``, ``allowed(i)``, ``flags(i)`` and ``decided_by(i)`` answer from
+    columns judged for the whole batch at once; ``batch[i]`` is the full
+    :class:`Verdict`, with reasons, made when read.
     """
 
-    def __init__(self, guard, origins, account_id, found, full):
+    def __init__(self, guard, origins, account_id, found, deciding, full):
         self._guard, self.origins, self.account_id = guard, origins, account_id
-        self._found, self._full = found, full
+        self._found, self._deciding, self._full = found, deciding, full
 
     def __len__(self):
         return len(self.origins)
@@ -215,10 +215,48 @@ class VerdictBatch:
 
     def found(self, item):
         """The ``FOUND_*`` bits of origin ``item``."""
-        return self._full[item].found if item in self._full else self._found[item]
+        return self._full[item].found if item in self._full else int(self._found[item])
 
     def allowed(self, item):
         return Verdict(None, None, self.found(item)).allowed
+
+    def flags(self, item):
+        """The five Addressing API flags of origin ``item``."""
+        return Verdict(None, None, self.found(item)).flags()
+
+    def deciding_entry(self, item):
+        """The ``Entry`` that decided origin ``item`` (see :attr:`Verdict.deciding_entry`)."""
+        if item in self._full:
+            return self._full[item].deciding_entry
+        position = int(self._deciding[item])
+        return self._guard.prefix_index.entry(position) if position != NO_ENTRY else None
+
+    def decided_by(self, item):
+        """The CIDR of the entry that decided origin ``item``, or ``None``."""
+        if item in self._full:
+            return self._full[item].decided_by
+        position = int(self._deciding[item])
+        return self._guard.prefix_index.cidr(position) if position != NO_ENTRY else None
+
+    def decided_by_all(self):
+        """:meth:`decided_by` of every origin, in order; each deciding entry is written once."""
+        positions = self._deciding.tolist()
+        cidr = self._guard.prefix_index.cidr
+        texts = {position: cidr(position) for position in set(positions) if position != NO_ENTRY}
+        texts[NO_ENTRY] = None
+        decided = [texts[position] for position in positions]
+        for item, verdict in self._full.items():
+            decided[item] = verdict.decided_by
+        return decided
+
+    def denied_items(self):
+        """The item numbers of the denied origins, in order."""
+        found = self._found
+        sensitive, unpermitted = (found & (FOUND_MANAGED | FOUND_RESERVED)) != 0, (found & FOUND_UNPERMITTED) != 0
+        denied_here = ((found & _DENIES) != 0) | (sensitive & unpermitted)
+        denied_items = {int(item) for item in denied_here.nonzero()[0] if int(item) not in self._full}
+        denied_items.update(item for item, verdict in self._full.items() if not verdict.allowed)
+        return sorted(denied_items)
 
 
 class OriginGuard:
@@ -277,25 +315,29 @@ class OriginGuard:
     def check_batch(self, origins, account_id):
         """Judge many origins for one account; returns a :class:`VerdictBatch`.
 
-        Addresses and CIDRs are judged for their flags only; full verdicts (reasons,
-        deciding prefix) are made when read. URLs, IPv6 that may carry IPv4, and
-        guards with app bindings or a remote judge go through :meth:`check_origin`.
-        Raises ``OriginSyntaxError`` like :meth:`check_origin`.
+        Addresses and CIDRs are judged together, with numpy (see ``batch.py``): the flags
+        and the deciding entry of each. URLs, IPv6 that may carry IPv4, origins at an
+        app's edge IP, and every origin of a guard with a remote judge go through
+        :meth:`check_origin`. Raises ``OriginSyntaxError`` like :meth:`check_origin`, with
+        ``item``, the position of the first origin it refuses.
         """
-        found_column, full = bytearray(len(origins)), {}
-        masks = HOSTMASKS
-        scan = self._scan_index
-        inline = self.remote is None and not self._check_app_bindings
-        for item, text in enumerate(origins):
-            parts = cidr_ints(text) if inline and type(text) is str else None  # pylint: disable=unidiomatic-typecheck
-            if parts is not None:
-                version, first, prefixlen = parts
-                if not may_carry_ipv4(version, first, prefixlen):
-                    found_column[item] = scan((version, first, first | masks[version][prefixlen], prefixlen),
-                                              None, account_id, None)
-                    continue
-            full[item] = self.check_origin(text, account_id)
-        return VerdictBatch(self, origins, account_id, found_column, full)
+        from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel  # numpy only when needed
+
+        if self.remote is None:
+            app_bindings = self.app_bindings if self._check_app_bindings else None
+            found, deciding, single = batch.judge_origins(
+                self.prefix_index, origins, self._account_key(account_id), app_bindings
+            )
+        else:
+            found, deciding, single = batch.unjudged(len(origins))
+        full = {}
+        for item in single:
+            try:
+                full[item] = self.check_origin(origins[item], account_id)
+            except OriginSyntaxError as exc:
+                exc.item = item  # which origin of the batch
+                raise
+        return VerdictBatch(self, origins, account_id, found, deciding, full)
 
     def resolve(self, name):
         """Resolve ``name`` once per guard: ``(addresses, None)`` or ``([], reason it cannot be judged)``."""
@@ -374,17 +416,19 @@ class OriginGuard:
             position += 1
             if not flags:
                 continue
+            # past MAX_EVIDENCE, only the first denial is kept: it is what decides
             keep = evidence is not None and len(evidence) < MAX_EVIDENCE
+            first_denial = evidence is not None and not found & (FOUND_BINDING | FOUND_UNPERMITTED)
             if flags & BINDING_FLAG:
                 found |= FOUND_BINDING
-                if keep:
+                if keep or first_denial:
                     evidence.append(("binding", span, carrier, index, segment_bindings[position - 1], True))
             if flags & _SENSITIVE:
                 found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
                 permitted = index.permits(label, account)
                 if not permitted:
                     found |= FOUND_UNPERMITTED
-                if keep:
+                if keep or (first_denial and not permitted and not flags & BINDING_FLAG):
                     evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
         return found
 

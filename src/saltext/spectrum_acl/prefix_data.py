@@ -109,10 +109,6 @@ def _list_field(record, key, where):
     return value
 
 
-def _cidr_text(version, first, prefixlen):
-    return str(index.network_of(version, first, prefixlen))
-
-
 def _add_children(columns, record, key, parent, parent_parts, where):
     """Append a prefix's delegations or bindings; the hot loop of loading 10^6 entries."""
     delegations = key == "delegations"
@@ -131,8 +127,8 @@ def _add_children(columns, record, key, parent, parent_parts, where):
             version, first, prefixlen, value = _checked_child(child, value_key, lambda p=position: f"{where()}.{key}[{p}]")
         if version != parent_version or first < parent_first or first | masks[prefixlen] > parent_last:
             raise PrefixDataError(
-                f"{where()}.{key}[{position}]: cidr {_cidr_text(version, first, prefixlen)!r} is outside "
-                f"its parent prefix {_cidr_text(*parent_parts)}"
+                f"{where()}.{key}[{position}]: cidr {index.cidr_text(version, first, prefixlen)!r} is outside "
+                f"its parent prefix {index.cidr_text(*parent_parts)}"
             )
         if not delegations and value != SPECTRUM_SERVICE:
             continue
@@ -149,7 +145,7 @@ def _checked_child(child, value_key, where):
     """``(version, first, prefixlen, value)`` of a delegation or binding given as a mapping."""
     if type(child) is tuple:  # pylint: disable=unidiomatic-typecheck
         leaf_key, version, first, prefixlen, value = child  # a compact leaf of the other kind
-        child = {"cidr": _cidr_text(version, first, prefixlen), leaf_key: value}
+        child = {"cidr": index.cidr_text(version, first, prefixlen), leaf_key: value}
     if type(child) is not dict:  # pylint: disable=unidiomatic-typecheck
         raise PrefixDataError(f"{where()}: must be a mapping (got {child!r})")
     version, first, prefixlen = _cidr_parts(child, where)

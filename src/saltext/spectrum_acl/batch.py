@@ -1,0 +1,268 @@
+"""Judging many origins at once: parse in one Python pass, look up with numpy.
+
+A batch is cut in three. Addresses and CIDRs that the fast parser takes
+(:func:`~saltext.spectrum_acl.addressing.cidr_ints` rules: ``inet_pton``, a
+canonical prefix length, no host bits) become columns of integers; IPv6 that may
+carry IPv4 and anything else (URLs, spellings for the strict parser) is left to
+the single-origin path. The columns are then located in the index's segments
+with ``numpy.searchsorted`` and judged with table lookups: per label, what it
+finds and which entry decides, for the asking account.
+
+The result for each origin is its ``FOUND_*`` bits (see ``policy.py``) and the
+position of the deciding entry, exactly what ``Verdict.found`` and
+``Verdict.deciding_entry`` give for the same origin.
+"""
+
+import weakref
+from socket import AF_INET, AF_INET6, inet_pton
+
+import numpy as np
+
+from saltext.spectrum_acl.addressing import EMBEDDING_TOP16, HOSTMASKS
+from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG
+from saltext.spectrum_acl.policy import FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED
+
+_DENYING = FOUND_BINDING | FOUND_UNPERMITTED
+
+_V4_LENGTHS = {str(n): n for n in range(33)}
+_V6_LENGTHS = {str(n): n for n in range(129)}
+_V4_HOSTMASKS = np.array(HOSTMASKS[4], dtype=np.uint32)
+_V6_HOSTMASKS_HIGH = np.array([mask >> 64 for mask in HOSTMASKS[6]], dtype=np.uint64)
+_V6_HOSTMASKS_LOW = np.array([mask & ((1 << 64) - 1) for mask in HOSTMASKS[6]], dtype=np.uint64)
+#: FOUND_* bits for each label flag combination, before permission is known.
+_FOUND_OF_FLAGS = np.array(
+    [
+        (flags & BINDING_FLAG and FOUND_BINDING) | (flags & MANAGED_FLAG and FOUND_MANAGED)
+        | (flags & RESERVED_FLAG and FOUND_RESERVED)
+        for flags in range(8)
+    ],
+    dtype=np.uint8,
+)
+_EMBEDDING_TOP16 = np.array(sorted(EMBEDDING_TOP16), dtype=np.uint64)
+_NONE = np.iinfo(np.int64).max
+
+
+class ParsedBatch:
+    """One family's origins as columns: item numbers, range bounds as search keys, prefix lengths."""
+
+    def __init__(self, items, first, last):
+        self.items, self.first, self.last = items, first, last
+
+
+def split(origins):
+    """``(IPv4 ParsedBatch, IPv6 ParsedBatch, items for the single-origin path)``.
+
+    The single-origin path gets every item the fast parser declines and every IPv6
+    range that may carry IPv4.
+    """
+    v4_items, v4_packed, v4_lengths = [], [], []
+    v6_items, v6_packed, v6_lengths = [], [], []
+    others = []
+    v4_lengths_get, v6_lengths_get = _V4_LENGTHS.get, _V6_LENGTHS.get
+    for item, text in enumerate(origins):
+        if type(text) is not str:  # pylint: disable=unidiomatic-typecheck
+            others.append(item)
+            continue
+        address, slash, length = text.partition("/")
+        try:
+            if ":" in address:
+                packed, prefixlen = inet_pton(AF_INET6, address), v6_lengths_get(length) if slash else 128
+                if prefixlen is not None:
+                    v6_items.append(item)
+                    v6_packed.append(packed)
+                    v6_lengths.append(prefixlen)
+                    continue
+            else:
+                packed, prefixlen = inet_pton(AF_INET, address), v4_lengths_get(length) if slash else 32
+                if prefixlen is not None:
+                    v4_items.append(item)
+                    v4_packed.append(packed)
+                    v4_lengths.append(prefixlen)
+                    continue
+        except (OSError, ValueError, UnicodeError):
+            pass
+        others.append(item)
+    v4, v4_declined = _ipv4_columns(v4_items, v4_packed, v4_lengths)
+    v6, v6_declined = _ipv6_columns(v6_items, v6_packed, v6_lengths)
+    return v4, v6, others + v4_declined + v6_declined
+
+
+def _ipv4_columns(items, packed, lengths):
+    items = np.array(items, dtype=np.int64)
+    first = np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
+    hostmask = _V4_HOSTMASKS[np.array(lengths, dtype=np.uint8)]
+    host_bits = (first & hostmask) != 0
+    keep = ~host_bits
+    return ParsedBatch(items[keep], first[keep], (first | hostmask)[keep]), items[host_bits].tolist()
+
+
+def _ipv6_columns(items, packed, lengths):
+    items = np.array(items, dtype=np.int64)
+    halves = np.frombuffer(b"".join(packed), dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    high, low = halves[:, 0], halves[:, 1]
+    prefixlens = np.array(lengths, dtype=np.uint8)
+    mask_high, mask_low = _V6_HOSTMASKS_HIGH[prefixlens], _V6_HOSTMASKS_LOW[prefixlens]
+    host_bits = ((high & mask_high) | (low & mask_low)) != 0
+    may_carry_ipv4 = (prefixlens < 16) | np.isin(high >> np.uint64(48), _EMBEDDING_TOP16)
+    declined = host_bits | may_carry_ipv4
+    keep = ~declined
+    first = sixteen_byte_keys(high[keep], low[keep])
+    last = sixteen_byte_keys((high | mask_high)[keep], (low | mask_low)[keep])
+    return ParsedBatch(items[keep], first, last), items[declined].tolist()
+
+
+def sixteen_byte_keys(high, low):
+    """128-bit values as big-endian ``S16`` keys, which numpy sorts and searches in numeric order."""
+    pairs = np.empty((len(high), 2), dtype=">u8")
+    pairs[:, 0], pairs[:, 1] = high, low
+    return pairs.reshape(-1).view("S16")
+
+
+class AccountTables:
+    """Per label, for one account: the ``FOUND_*`` bits it yields and the entry that decides.
+
+    The deciding entry of a label is the owned prefix or the first delegation that
+    grants the account, when permitted; else the prefix or reserved block that is not
+    permitted. Segments with a binding are decided by the binding instead.
+    """
+
+    def __init__(self, vectors, account):
+        labels = vectors.labels
+        flags, prefix, reserved = labels["flags"], labels["prefix"], labels["reserved"]
+        owners = vectors.entry_accounts
+        has_prefix = prefix != NO_ENTRY
+        permit_entry = np.where(has_prefix & (owners[np.where(has_prefix, prefix, 0)] == account), prefix, NO_ENTRY)
+        if account >= 0:
+            self._add_delegations(labels, owners, account, permit_entry)
+        sensitive = (flags & (MANAGED_FLAG | RESERVED_FLAG)) != 0
+        permitted = permit_entry != NO_ENTRY
+        self.found = _FOUND_OF_FLAGS[flags] | np.where(sensitive & ~permitted, FOUND_UNPERMITTED, 0).astype(np.uint8)
+        refused_entry = np.where(has_prefix, prefix, reserved)
+        self.decider = np.where(sensitive, np.where(permitted, permit_entry, refused_entry), NO_ENTRY)
+        self.bound = (flags & BINDING_FLAG) != 0
+
+    @staticmethod
+    def _add_delegations(labels, owners, account, permit_entry):
+        slots = labels["delegations"]
+        matching = np.flatnonzero(owners[slots] == account) if len(slots) else slots[:0]
+        if not len(matching):
+            return
+        # each label's delegations are one run of slots, in label order
+        slot_labels = np.searchsorted(labels["delegation_start"], matching, side="right") - 1
+        granted, first_slot = np.unique(slot_labels, return_index=True)
+        permit_entry[granted] = np.where(permit_entry[granted] != NO_ENTRY, permit_entry[granted], slots[matching[first_slot]])
+
+
+_VECTORS = weakref.WeakKeyDictionary()
+
+
+def vectors_of(prefix_index):
+    """The :class:`IndexVectors` of ``prefix_index``, made on first use and kept while it lives."""
+    vectors = _VECTORS.get(prefix_index)
+    if vectors is None:
+        vectors = _VECTORS[prefix_index] = IndexVectors(prefix_index)
+    return vectors
+
+
+class IndexVectors:
+    """numpy views of a ``PrefixIndex``: segment columns per family, label columns, entry accounts."""
+
+    def __init__(self, prefix_index):
+        labels, columns = prefix_index.labels, prefix_index.columns
+        self.labels = {
+            "flags": np.frombuffer(labels.flags, dtype=np.uint8),
+            "prefix": np.asarray(labels.prefix, dtype=np.int32),
+            "reserved": np.asarray(labels.reserved, dtype=np.int32),
+            "delegation_start": np.asarray(labels.delegation_start, dtype=np.int32),
+            "delegations": np.asarray(labels.delegations, dtype=np.int32),
+        }
+        self.entry_accounts = np.asarray(columns.account, dtype=np.int32)
+        self.segments = {}
+        for version in (4, 6):
+            starts, segment_labels, segment_bindings = prefix_index.segments[version]
+            if version == 4:
+                keys = np.asarray(starts, dtype=np.uint32)
+            else:
+                keys = np.frombuffer(b"".join(start.to_bytes(16, "big") for start in starts), dtype="S16")
+            self.segments[version] = (
+                keys,
+                np.asarray(segment_labels, dtype=np.int32),
+                np.asarray(segment_bindings, dtype=np.int32),
+            )
+        self._accounts = {}
+
+    def tables_for(self, account):
+        tables = self._accounts.get(account)
+        if tables is None:
+            tables = self._accounts[account] = AccountTables(self, account)
+        return tables
+
+
+def judge_origins(prefix_index, origins, account, app_bindings=None):
+    """``(found bits, deciding entry positions, items left for the single-origin path)``.
+
+    ``account`` is the interned account id (``PrefixIndex.account_id``). With
+    ``app_bindings`` (an index of the pillar's static edge IPs), origins that overlap
+    one are left for the single-origin path too, which explains them.
+    """
+    vectors = vectors_of(prefix_index)
+    tables = vectors.tables_for(account)
+    found = np.zeros(len(origins), dtype=np.uint8)
+    deciding = np.full(len(origins), NO_ENTRY, dtype=np.int64)
+    v4, v6, single = split(origins)
+    for version, parsed in ((4, v4), (6, v6)):
+        if app_bindings is not None:
+            at_edge = bound_anywhere(vectors_of(app_bindings), version, parsed)
+            single.extend(parsed.items[at_edge].tolist())
+            parsed = ParsedBatch(parsed.items[~at_edge], parsed.first[~at_edge], parsed.last[~at_edge])
+        found[parsed.items], deciding[parsed.items] = judge(vectors, version, parsed, tables)
+    return found, deciding, sorted(single)
+
+
+def unjudged(count):
+    """Empty columns and every item for the single-origin path (a guard with a remote judge)."""
+    return np.zeros(count, dtype=np.uint8), np.full(count, NO_ENTRY, dtype=np.int64), list(range(count))
+
+
+def judge(vectors, version, parsed, tables):
+    """``(found bits, deciding entry position)`` arrays for the origins of one family."""
+    keys, segment_labels, segment_bindings = vectors.segments[version]
+    low = np.searchsorted(keys, parsed.first, side="right") - 1
+    high = np.searchsorted(keys, parsed.last, side="right") - 1
+    found = np.zeros(len(low), dtype=np.uint8)
+    deciding = np.full(len(low), NO_ENTRY, dtype=np.int64)
+
+    def decider(segments):
+        labels = segment_labels[segments]
+        return np.where(tables.bound[labels], segment_bindings[segments], tables.decider[labels])
+
+    single = low == high
+    segments = low[single]
+    found[single] = tables.found[segment_labels[segments]]
+    deciding[single] = decider(segments)
+    spanning = np.flatnonzero(~single)
+    if len(spanning):
+        counts = high[spanning] - low[spanning] + 1
+        offsets = np.cumsum(counts) - counts
+        order = np.arange(counts.sum())
+        segments = np.repeat(low[spanning] - offsets, counts) + order
+        bits = tables.found[segment_labels[segments]]
+        found[spanning] = np.bitwise_or.reduceat(bits, offsets)
+        # the first segment that denies decides; else the first that permits
+        first_denying = np.minimum.reduceat(np.where(bits & _DENYING, order, _NONE), offsets)
+        first_judged = np.minimum.reduceat(np.where(bits != 0, order, _NONE), offsets)
+        pick = np.where(first_denying != _NONE, first_denying, first_judged)
+        judged = pick != _NONE
+        deciding[spanning[judged]] = decider(segments[pick[judged]])
+    return found, deciding
+
+
+def bound_anywhere(vectors, version, parsed):
+    """A mask: does any binding segment of ``vectors`` overlap each origin's range?"""
+    keys, _, segment_bindings = vectors.segments[version]
+    if not len(parsed.items):
+        return np.zeros(0, dtype=bool)
+    bound_before = np.concatenate(([0], np.cumsum(segment_bindings != NO_ENTRY)))
+    low = np.searchsorted(keys, parsed.first, side="right") - 1
+    high = np.searchsorted(keys, parsed.last, side="right") - 1
+    return bound_before[high + 1] - bound_before[low] > 0
