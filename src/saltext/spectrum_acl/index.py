@@ -1,12 +1,13 @@
 """A lookup index over nested CIDR entries that scales to millions of them.
 
 Prefixes, delegations, bindings and reserved blocks are all CIDRs, so any two
-of them either nest or are disjoint. One sweep over them, sorted by start,
-cuts each address family into non-overlapping integer ranges ("segments"),
-each labelled with what covers it: the most specific prefix, every covering
-delegation, the innermost binding and the innermost reserved block. A query
-for any address or CIDR is a ``bisect`` plus a walk over the segments it
-overlaps, so its cost does not grow with the size of the data.
+of them either nest or are disjoint. The build (``sweep.py``, whole-array numpy
+work) cuts each address family into non-overlapping integer ranges
+("segments"), each labelled with what covers it: the most specific prefix,
+every covering delegation, the innermost binding and the innermost reserved
+block. A query for any address or CIDR is a ``bisect`` plus a walk over the
+segments it overlaps, so its cost does not grow with the size of the data;
+many queries at once are located with ``numpy.searchsorted`` (``batch.py``).
 
 Everything is stored in columns (``array`` and flat lists) so that an index of
 10^6 entries stays small and can be written to and read from a compiled cache
@@ -31,8 +32,7 @@ KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}
 MANAGED_FLAG, RESERVED_FLAG, BINDING_FLAG = 1, 2, 4
 _ADDRESS_MAX = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
 NO_ENTRY = -1
-_POSITION_BITS = 26  # up to 67 million entries
-_POSITION_MASK = (1 << _POSITION_BITS) - 1
+_MAX_ENTRIES = (1 << 26) - 1  # the build's sort keys leave 26 bits for a position
 V4_BUCKETS = 1 << 16
 
 
@@ -201,99 +201,6 @@ class Labels:
         self.delegation_end = array("i", [0])
         self.delegations = array("i")
 
-    def add(self, key):
-        prefix, reserved, delegations, bound = key
-        self.prefix.append(prefix)
-        self.reserved.append(reserved)
-        self.flags.append(
-            (prefix != NO_ENTRY and MANAGED_FLAG) | (reserved != NO_ENTRY and RESERVED_FLAG) | (bound and BINDING_FLAG)
-        )
-        self.delegation_start.append(len(self.delegations))
-        self.delegations.extend(delegations)
-        self.delegation_end.append(len(self.delegations))
-        return len(self.flags) - 1
-
-    def key(self, label):
-        delegations = tuple(self.delegations[self.delegation_start[label]:self.delegation_end[label]])
-        return self.prefix[label], self.reserved[label], delegations, bool(self.flags[label] & BINDING_FLAG)
-
-
-def _sweep(columns, positions, labels, interned):
-    """Cut one address family into labelled segments: ``(starts, label ids, binding positions)``.
-
-    The hot loop of a 10^6-entry build, so helpers are inlined: ``open_*`` is the
-    stack of entries that contain the current position (outermost first), and a
-    segment is appended only when the label or binding changes.
-    """
-    first, prefixlen, kind = columns.first, columns.prefixlen, columns.kind
-    width = 32 if positions and columns.version[positions[0]] == 4 else 128
-    # one int per entry, (first, prefixlen, position), so the sort needs no key function
-    order = sorted([(first[p] << 8 | prefixlen[p]) << _POSITION_BITS | p for p in positions])
-    masks = [(1 << (width - n)) - 1 for n in range(width + 1)]
-    binding_kind = KIND_CODES[BINDING]
-    starts, segment_labels, segment_bindings = [0], [0], [NO_ENTRY]
-    # a sentinel frame for "nothing" that never closes
-    open_last, open_label, open_binding = [1 << width], [0], [NO_ENTRY]
-    bound_label = {}
-
-    def child_label(parent, position):
-        prefix, reserved, delegations, bound = labels.key(parent)
-        code = KINDS[kind[position]]
-        if code is BINDING:
-            bound = True
-        elif code is DELEGATION:
-            delegations += (position,)
-        elif code is RESERVED:
-            reserved = position
-        else:
-            prefix = position
-        key = (prefix, reserved, delegations, bound)
-        label = interned.get(key)
-        if label is None:
-            label = interned[key] = labels.add(key)
-        return label
-
-    order.append(1 << (width + 8 + _POSITION_BITS))  # past every address: closes all
-    for packed in order:
-        position = packed & _POSITION_MASK
-        start = packed >> (8 + _POSITION_BITS)
-        while open_last[-1] < start:
-            boundary = open_last.pop() + 1
-            open_label.pop()
-            open_binding.pop()
-            label, binding = open_label[-1], open_binding[-1]
-            if starts[-1] == boundary:
-                segment_labels[-1], segment_bindings[-1] = label, binding
-                if len(starts) > 1 and segment_labels[-2] == label and segment_bindings[-2] == binding:
-                    del starts[-1], segment_labels[-1], segment_bindings[-1]
-            elif segment_labels[-1] != label or segment_bindings[-1] != binding:
-                starts.append(boundary)
-                segment_labels.append(label)
-                segment_bindings.append(binding)
-        if start >> width:
-            break
-        parent = open_label[-1]
-        if kind[position] == binding_kind:
-            label = bound_label.get(parent)
-            if label is None:
-                label = bound_label[parent] = child_label(parent, position)
-            binding = position
-        else:
-            label = child_label(parent, position)
-            binding = open_binding[-1]
-        open_last.append(start | masks[(packed >> _POSITION_BITS) & 0xFF])
-        open_label.append(label)
-        open_binding.append(binding)
-        if starts[-1] == start:
-            segment_labels[-1], segment_bindings[-1] = label, binding
-        else:
-            starts.append(start)
-            segment_labels.append(label)
-            segment_bindings.append(binding)
-    while len(starts) > 1 and starts[-1] > masks[0]:
-        del starts[-1], segment_labels[-1], segment_bindings[-1]
-    return starts, segment_labels, segment_bindings
-
 
 class PrefixIndex:
     """Segments per address family, answering "what covers this range?" with ``bisect``.
@@ -324,20 +231,18 @@ class PrefixIndex:
         return index
 
     def _build(self, columns):
-        if len(columns) > _POSITION_MASK:
-            raise ValueError(f"an index holds at most {_POSITION_MASK} entries (got {len(columns)})")
-        labels = Labels()
-        interned = {(NO_ENTRY, NO_ENTRY, (), False): 0}
-        versions = columns.version
-        by_version = {v: [p for p in range(len(versions)) if versions[p] == v] for v in (4, 6)}
+        from saltext.spectrum_acl import sweep  # pylint: disable=import-outside-toplevel  # numpy only for builds
+
+        if len(columns) > _MAX_ENTRIES:
+            raise ValueError(f"an index holds at most {_MAX_ENTRIES} entries (got {len(columns)})")
+        table = sweep.LabelTable()
         segments = {}
-        for version, positions in by_version.items():
-            starts, segment_labels, segment_bindings = _sweep(columns, positions, labels, interned)
-            segments[version] = (
-                array("I", starts) if version == 4 else starts,  # IPv6 starts need 128-bit ints
-                array("i", segment_labels),
-                array("i", segment_bindings),
-            )
+        for version in (4, 6):
+            keys, segment_labels, segment_bindings = sweep.cut(columns, version, table, KIND_CODES)
+            segments[version] = sweep.to_index_columns(version, keys, segment_labels, segment_bindings)
+        labels = Labels()
+        (labels.prefix, labels.reserved, labels.flags, labels.delegation_start, labels.delegation_end,
+         labels.delegations) = sweep.label_columns(table, (MANAGED_FLAG, RESERVED_FLAG, BINDING_FLAG))
         self._assemble(columns, labels, segments)
 
     def _assemble(self, columns, labels, segments):

@@ -1,0 +1,212 @@
+"""Cutting nested CIDR entries into labelled segments, with numpy (the build of ``index.py``).
+
+Entries are CIDRs, so any two nest or are disjoint. Sorted by start (outer
+first), an entry's depth is the number of entries before it that are still open
+where it starts, and its parent is the last entry before it one level up. Each
+entry then gets the label that holds inside it: its parent's label with itself
+added (a prefix, reserved block or delegation makes a new label; a binding only
+marks the label as bound). Segment boundaries are where entries open (the
+innermost opener's label follows) and just past where they close (the outermost
+closer's parent's label follows). All of it is whole-array work, level by level,
+so 10^6 entries take well under a second.
+
+IPv4 keys are ``uint64``; IPv6 keys are big-endian ``S16`` bytes, which numpy
+sorts and searches in numeric order.
+"""
+
+from array import array
+from operator import itemgetter
+
+import numpy as np
+
+_LOW64 = (1 << 64) - 1
+_MAX64 = np.uint64(_LOW64)
+
+
+class LabelTable:
+    """Label columns grown a level at a time; label 0 is "nothing covers it"."""
+
+    def __init__(self):
+        self.prefix = [np.array([-1], dtype=np.int64)]
+        self.reserved = [np.array([-1], dtype=np.int64)]
+        self.bound = [np.array([False])]
+        self.delegation_start = [np.array([0], dtype=np.int64)]
+        self.delegation_count = [np.array([0], dtype=np.int64)]
+        self.delegations = [np.zeros(0, dtype=np.int64)]
+        self.size, self.slots = 1, 0
+        self._flat = None
+
+    def column(self, name):
+        chunks = getattr(self, name)
+        if len(chunks) > 1:
+            chunks[:] = [np.concatenate(chunks)]
+        return chunks[0]
+
+    def add_children(self, parents, kinds, positions, codes):
+        """New labels, one per row: ``parents``' label plus the entry at ``positions`` of kind ``kinds``.
+
+        ``codes`` maps kind names to kind codes; a row of kind binding only marks the label bound.
+        Returns the new label ids.
+        """
+        prefix, reserved, bound = self.column("prefix"), self.column("reserved"), self.column("bound")
+        starts, counts = self.column("delegation_start"), self.column("delegation_count")
+        flat = self.column("delegations")
+        is_delegation = kinds == codes["delegation"]
+        new_counts = counts[parents] + is_delegation
+        new_starts = self.slots + np.cumsum(new_counts) - new_counts
+        new_flat = np.zeros(int(new_counts.sum()), dtype=np.int64)
+        base = new_starts - self.slots
+        for depth in range(int(counts[parents].max(initial=0))):
+            copying = counts[parents] > depth
+            new_flat[base[copying] + depth] = flat[starts[parents[copying]] + depth]
+        new_flat[base[is_delegation] + counts[parents[is_delegation]]] = positions[is_delegation]
+        self.prefix.append(np.where(kinds == codes["prefix"], positions, prefix[parents]))
+        self.reserved.append(np.where(kinds == codes["reserved"], positions, reserved[parents]))
+        self.bound.append(bound[parents] | (kinds == codes["binding"]))
+        self.delegation_start.append(new_starts)
+        self.delegation_count.append(new_counts)
+        self.delegations.append(new_flat)
+        made = np.arange(self.size, self.size + len(parents))
+        self.size += len(parents)
+        self.slots += len(new_flat)
+        return made
+
+
+def family_keys(firsts, prefixlens, version):
+    """``(first keys, last keys, last-is-the-top-address mask, last + 1 keys)`` of one family."""
+    if version == 4:
+        first = np.fromiter(firsts, dtype=np.uint64, count=len(firsts))
+        last = first | ((np.uint64(1) << (np.uint64(32) - prefixlens.astype(np.uint64))) - np.uint64(1))
+        return first, last, last == np.uint64((1 << 32) - 1), last + np.uint64(1)
+    high = np.fromiter((value >> 64 for value in firsts), dtype=np.uint64, count=len(firsts))
+    low = np.fromiter((value & _LOW64 for value in firsts), dtype=np.uint64, count=len(firsts))
+    host_bits = 128 - prefixlens.astype(np.int64)
+    low_mask = np.where(host_bits >= 64, _MAX64, (np.uint64(1) << np.minimum(host_bits, 63).astype(np.uint64)) - np.uint64(1))
+    high_mask = np.where(host_bits > 64, (np.uint64(1) << np.maximum(host_bits - 64, 0).astype(np.uint64)) - np.uint64(1),
+                         np.uint64(0))
+    high_mask = np.where(host_bits == 128, _MAX64, high_mask)
+    last_high, last_low = high | high_mask, low | low_mask
+    carry = last_low == _MAX64
+    next_high, next_low = last_high + carry.astype(np.uint64), last_low + np.uint64(1)
+    top = carry & (last_high == _MAX64)
+    return _s16(high, low), _s16(last_high, last_low), top, _s16(next_high, next_low)
+
+
+def _s16(high, low):
+    pairs = np.empty((len(high), 2), dtype=">u8")
+    pairs[:, 0], pairs[:, 1] = high, low
+    return pairs.reshape(-1).view("S16")
+
+
+def cut(columns, version, table, codes):
+    """Cut one family into segments: ``(start keys, segment labels, segment bindings)`` arrays."""
+    positions = np.flatnonzero(np.frombuffer(bytes(columns.version), dtype=np.uint8) == version)
+    if not len(positions):
+        return _root_segment(version)
+    kinds = np.frombuffer(columns.kind, dtype=np.uint8)[positions]
+    prefixlens = np.frombuffer(columns.prefixlen, dtype=np.uint8)[positions]
+    firsts = itemgetter(*positions.tolist())(columns.first) if len(positions) > 1 else (columns.first[int(positions[0])],)
+    first, last, top, after = family_keys(firsts, prefixlens, version)
+    del firsts
+    # outer first; a stable sort keeps equal CIDRs in data order
+    order = np.argsort(_ranks(first) << np.uint64(8) | prefixlens.astype(np.uint64), kind="stable")
+    positions, kinds, first, last, top, after = (column[order] for column in (positions, kinds, first, last, top, after))
+    del order
+    count = len(positions)
+    depth = (np.arange(count) - np.searchsorted(np.sort(last), first, side="left")).astype(np.int32)
+    del last
+    parent = np.full(count, -1, dtype=np.int64)
+    for level in range(1, int(depth.max()) + 1):
+        here, above = np.flatnonzero(depth == level), np.flatnonzero(depth == level - 1)
+        parent[here] = above[np.searchsorted(above, here) - 1]
+    entry_label, entry_binding = np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64)
+    binding_code = codes["binding"]
+    for level in range(int(depth.max()) + 1):
+        here = np.flatnonzero(depth == level)
+        has_parent = parent[here] >= 0
+        parent_label = np.where(has_parent, entry_label[np.where(has_parent, parent[here], 0)], 0)
+        parent_binding = np.where(has_parent, entry_binding[np.where(has_parent, parent[here], 0)], -1)
+        is_binding = kinds[here] == binding_code
+        entry_binding[here] = np.where(is_binding, positions[here], parent_binding)
+        labels = parent_label.copy()
+        others = ~is_binding
+        labels[others] = table.add_children(parent_label[others], kinds[here][others], positions[here][others], codes)
+        needs_bound = is_binding & ~table.column("bound")[parent_label]
+        if needs_bound.any():
+            unbound, inverse = np.unique(parent_label[needs_bound], return_inverse=True)
+            made = table.add_children(unbound, np.full(len(unbound), binding_code, dtype=np.uint8),
+                                      np.full(len(unbound), -1, dtype=np.int64), codes)
+            labels[needs_bound] = made[inverse.reshape(-1)]
+        entry_label[here] = labels
+    return _segments(version, first, after, top, depth, parent, entry_label, entry_binding)
+
+
+def _ranks(keys):
+    """Order-preserving small ints for keys: IPv4 keys are ints already; IPv6 ``S16`` keys are ranked."""
+    if keys.dtype == np.uint64:
+        return keys
+    return np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.uint64)
+
+
+def _root_segment(version):
+    zero = np.zeros(1, dtype=np.uint64) if version == 4 else _s16(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+    return zero, np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)
+
+
+def _segments(version, first, after, top, depth, parent, entry_label, entry_binding):
+    """Boundaries from opens and closes; at one address the last event wins, then equal neighbours merge."""
+    count = len(first)
+    closing = np.flatnonzero(~top)
+    closer_parent = parent[closing]
+    has_parent = closer_parent >= 0
+    closer_parent[~has_parent] = 0
+    close_label = np.where(has_parent, entry_label[closer_parent], 0)
+    close_binding = np.where(has_parent, entry_binding[closer_parent], -1)
+    root_key, root_label, root_binding = _root_segment(version)
+    keys = np.concatenate((root_key, after[closing], first))
+    # at one address: the root, then closes (outermost last), then opens (innermost last)
+    rank = _ranks(keys)
+    del keys
+    priority = np.concatenate((
+        np.zeros(1, dtype=np.uint64),
+        (np.uint64(1) << np.uint64(27)) | (np.uint64(1 << 26) - depth[closing].astype(np.uint64)),
+        (np.uint64(2) << np.uint64(27)) | np.arange(count, dtype=np.uint64),
+    ))
+    order = np.argsort(rank << np.uint64(29) | priority)
+    del priority
+    ranks = rank[order]
+    winners = order[np.append(ranks[1:] != ranks[:-1], True)]
+    del order, ranks
+    labels = np.concatenate((root_label, close_label, entry_label))[winners]
+    bindings = np.concatenate((root_binding, close_binding, entry_binding))[winners]
+    starts = np.concatenate((root_key, after[closing], first))[winners]
+    changed = np.ones(len(winners), dtype=bool)
+    changed[1:] = (labels[1:] != labels[:-1]) | (bindings[1:] != bindings[:-1])
+    return starts[changed], labels[changed], bindings[changed]
+
+
+def to_index_columns(version, keys, labels, bindings):
+    """Segment arrays as the index keeps them: ``array('I')`` or Python ints for starts."""
+    if version == 4:
+        starts = array("I", keys.astype(np.uint32).tobytes())
+    else:
+        halves = keys.view(">u8").reshape(-1, 2).astype(np.uint64)
+        starts = [(high << 64) | low for high, low in zip(halves[:, 0].tolist(), halves[:, 1].tolist())]
+    return starts, array("i", labels.astype(np.int32).tobytes()), array("i", bindings.astype(np.int32).tobytes())
+
+
+def label_columns(table, flag_bits):
+    """``(prefix, reserved, flags, delegation_start, delegation_end, delegations)`` as the index keeps them.
+
+    ``flag_bits`` is ``(managed, reserved, binding)``: the label flag values of ``index.py``.
+    """
+    def as_ints(values):
+        return array("i", values.astype(np.int32).tobytes())
+
+    managed_bit, reserved_bit, binding_bit = flag_bits
+    prefix, reserved = table.column("prefix"), table.column("reserved")
+    flags = (np.where(prefix >= 0, managed_bit, 0) | np.where(reserved >= 0, reserved_bit, 0)
+             | np.where(table.column("bound"), binding_bit, 0)).astype(np.uint8)
+    starts, counts = table.column("delegation_start"), table.column("delegation_count")
+    return (as_ints(prefix), as_ints(reserved), bytearray(flags.tobytes()),
+            as_ints(starts), as_ints(starts + counts), as_ints(table.column("delegations")))
