@@ -81,12 +81,16 @@ def bench_verdicts(data_path, cache_dir, queries):
     for position in range(len(columns)):
         trie.insert(str(netaddr.IPNetwork((columns.first[position], columns.prefixlen[position]),
                                           version=columns.version[position])), position)
+    guard.check_batch(origins[:10], "team1")  # numpy views of the index, made once per process
     pytricia_rate = _median_rate(lambda: [origin in trie for origin in origins], len(origins))
     batch_rate = _median_rate(lambda: guard.check_batch(origins, "team1"), len(origins))
-    full_rate = _median_rate(
+    text_rate = _median_rate(lambda: guard.check_batch(origins, "team1").decided_by_all(), len(origins))
+    single_rate = _median_rate(
         lambda: [guard.check_origin(origin, "team1").deciding_entry for origin in origins], len(origins)
     )
-    return pytricia_rate, batch_rate, full_rate
+    batch = guard.check_batch(origins, "team1")
+    numpy_share = 1 - len(batch._full) / len(origins)  # pylint: disable=protected-access
+    return pytricia_rate, batch_rate, text_rate, single_rate, numpy_share
 
 
 def bench_small(queries):
@@ -209,17 +213,25 @@ def _run(args, work_dir):
     print(f"| corrupt cache: detected, rebuilt | {corrupt['seconds']:.2f} | {corrupt['rss_mb']:.0f} | "
           f"rebuilt and rewritten: {rebuilt} |")
 
-    pytricia_rate, batch_rate, full_rate = bench_verdicts(data_path, os.path.join(work_dir, "cache"), args.queries)
+    pytricia_rate, batch_rate, text_rate, single_rate, numpy_share = bench_verdicts(
+        data_path, os.path.join(work_dir, "cache"), args.queries
+    )
     small_rate, naive = bench_small(min(args.queries, 20_000))
-    print("\n| verdicts (median of 3) | per second | ratio |")
-    print("| --- | ---: | ---: |")
-    print(f"| pytricia membership at {args.entries:,} entries, no explanation (baseline) | {pytricia_rate:,.0f} | 1.00 |")
-    print(f"| check_batch: all flags, {args.entries:,} entries | {batch_rate:,.0f} | {batch_rate / pytricia_rate:.2f} |")
-    print(f"| check_origin: Verdict with flags and deciding prefix | {full_rate:,.0f} | "
-          f"{full_rate / pytricia_rate:.2f} |")
-    print(f"| naive ipaddress loop at 10^4 entries (baseline) | {naive:,.0f} | 1 |")
-    print(f"| check_origin at 10^4 entries | {small_rate:,.0f} | {small_rate / naive:,.0f}x |")
-    print(f"| check_origin at {args.entries:,} entries vs naive at 10^4 | {full_rate:,.0f} | {full_rate / naive:,.0f}x |")
+    print(f"\n| verdicts at {args.entries:,} entries (median of 3) | per second | ratio | target |")
+    print("| --- | ---: | ---: | --- |")
+    print(f"| pytricia membership, no explanation (baseline) | {pytricia_rate:,.0f} | 1.00 | |")
+    print(f"| check_batch: all five flags and the deciding entry of each | {batch_rate:,.0f} | "
+          f"{batch_rate / pytricia_rate:.2f} | >= 0.5 |")
+    print(f"| check_batch + decided_by_all(): the deciding prefix as text too | {text_rate:,.0f} | "
+          f"{text_rate / pytricia_rate:.2f} | >= 0.5 |")
+    print(f"| check_origin, one at a time: Verdict with flags and deciding entry | {single_rate:,.0f} | "
+          f"{single_rate / pytricia_rate:.2f} | |")
+    print(f"\n{numpy_share:.0%} of the origins took the numpy path; the rest (IPv6 that may carry IPv4) went one at a time.")
+    print("\n| against the naive loop | per second | ratio | target |")
+    print("| --- | ---: | ---: | --- |")
+    print(f"| naive ipaddress overlaps loop at 10^4 entries (baseline) | {naive:,.0f} | 1 | |")
+    print(f"| check_origin at 10^4 entries | {small_rate:,.0f} | {small_rate / naive:,.0f}x | >= 1000x |")
+    print(f"| check_batch + decided_by_all at {args.entries:,} entries | {text_rate:,.0f} | {text_rate / naive:,.0f}x | |")
 
     first_guarded, guarded, plain, same = bench_state_run(data_path, work_dir, args.apps, args.runs)
     print(f"\n| salt-call --local state.apply, {args.apps} apps (median of {args.runs}) | seconds | ratio |")

@@ -20,6 +20,7 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4_STRICT = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 _IPV6_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
 _PREFIXLEN = re.compile(r"0|[1-9][0-9]{0,2}")
+_WHITESPACE = re.compile(r"\s")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 _ORIGIN_URL = re.compile(r"(?P<scheme>[^:/]*)://(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<ports>.*))?")
 
@@ -64,7 +65,7 @@ def _check_plain_text(text, what):
         _refuse(text, f"{what} must be a string")
     if not text:
         _refuse(text, f"empty {what}")
-    if text != text.strip() or any(ch.isspace() for ch in text):
+    if _WHITESPACE.search(text):
         _refuse(text, "whitespace is not allowed")
     if not text.isascii():
         _refuse(text, "non-ASCII characters are not allowed")

@@ -177,18 +177,14 @@ class IndexVectors:
             "delegations": np.asarray(labels.delegations, dtype=np.int32),
         }
         self.entry_accounts = np.asarray(columns.account, dtype=np.int32)
-        self.segments = {}
-        for version in (4, 6):
-            starts, segment_labels, segment_bindings = prefix_index.segments[version]
-            if version == 4:
-                keys = np.asarray(starts, dtype=np.uint32)
-            else:
-                keys = np.frombuffer(b"".join(start.to_bytes(16, "big") for start in starts), dtype="S16")
-            self.segments[version] = (
-                keys,
-                np.asarray(segment_labels, dtype=np.int32),
-                np.asarray(segment_bindings, dtype=np.int32),
-            )
+        segments = prefix_index.segments
+        v4_starts, v4_labels, v4_bindings = segments[4]
+        self.segments = {
+            4: (np.frombuffer(v4_starts, dtype=np.uint32), np.asarray(v4_labels, dtype=np.int32),
+                np.asarray(v4_bindings, dtype=np.int32)),
+            6: (np.frombuffer(segments.v6_keys, dtype="S16"), np.asarray(segments.v6_labels, dtype=np.int32),
+                np.asarray(segments.v6_bindings, dtype=np.int32)),
+        }
         self._accounts = {}
 
     def tables_for(self, account):

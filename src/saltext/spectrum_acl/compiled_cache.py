@@ -23,7 +23,7 @@ from saltext.spectrum_acl import index, special_purpose
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2
+FORMAT = 3
 _ALIGN = 8
 MAGIC = b"SPECTRUM-ACL-INDEX\n"
 _RESERVED_KEY = hashlib.sha256(repr(special_purpose.RESERVED_BLOCKS).encode()).hexdigest()[:16]
@@ -41,18 +41,6 @@ class _WideInts:
 
     def __getitem__(self, position):
         return (self.high[position] << 64) | self.low[position]
-
-
-class _Segments(dict):
-    """Segments by IP version; the IPv6 ones are made into ints on first use (most runs need none)."""
-
-    def __init__(self, ready, pending):
-        super().__init__(ready)
-        self._pending = pending
-
-    def __missing__(self, version):
-        made = self[version] = self._pending.pop(version)()
-        return made
 
 
 def _split(values):
@@ -97,9 +85,8 @@ def cache_path(cache_dir, data_digest):
 def _arrays(built):
     columns, labels = built.columns, built.labels
     first_high, first_low = _split(columns.first)
-    v4_starts, v4_labels, v4_bindings = built.segments[4]
-    v6_starts, v6_labels, v6_bindings = built.segments[6]
-    v6_high, v6_low = _split(v6_starts)
+    segments = built.segments
+    v4_starts, v4_labels, v4_bindings = segments[4]
     return {
         "kind": columns.kind,
         "version": columns.version,
@@ -115,13 +102,12 @@ def _arrays(built):
         "label_delegation_start": labels.delegation_start,
         "label_delegation_end": labels.delegation_end,
         "label_delegations": labels.delegations,
-        "v4_starts": array("I", v4_starts),
+        "v4_starts": v4_starts,
         "v4_labels": v4_labels,
         "v4_bindings": v4_bindings,
-        "v6_starts_high": v6_high,
-        "v6_starts_low": v6_low,
-        "v6_labels": v6_labels,
-        "v6_bindings": v6_bindings,
+        "v6_keys": segments.v6_keys,
+        "v6_labels": segments.v6_labels,
+        "v6_bindings": segments.v6_bindings,
         "v4_buckets": built.v4_buckets,
     }
 
@@ -239,16 +225,12 @@ def _assemble(arrays, strings):
     labels.flags = arrays["label_flags"]
     labels.delegation_start, labels.delegation_end = arrays["label_delegation_start"], arrays["label_delegation_end"]
     labels.delegations = arrays["label_delegations"]
-    for version in ("v4", "v6"):
-        starts = arrays[f"{version}_starts"] if version == "v4" else arrays["v6_starts_low"]
-        if not len(starts) == len(arrays[f"{version}_labels"]) == len(arrays[f"{version}_bindings"]):
-            raise ValueError("segment columns disagree")
-
-    def v6_segments():
-        high, low = arrays["v6_starts_high"], arrays["v6_starts_low"]
-        return [(h << 64) | l for h, l in zip(high, low)], arrays["v6_labels"], arrays["v6_bindings"]
-
-    segments = _Segments({4: (arrays["v4_starts"].tolist(), arrays["v4_labels"], arrays["v4_bindings"])}, {6: v6_segments})
+    if not len(arrays["v4_starts"]) == len(arrays["v4_labels"]) == len(arrays["v4_bindings"]):
+        raise ValueError("IPv4 segment columns disagree")
+    if not len(arrays["v6_keys"]) == 16 * len(arrays["v6_labels"]) == 16 * len(arrays["v6_bindings"]):
+        raise ValueError("IPv6 segment columns disagree")
+    segments = index.Segments(arrays["v4_starts"], arrays["v4_labels"], arrays["v4_bindings"],
+                              arrays["v6_keys"], arrays["v6_labels"], arrays["v6_bindings"])
     built = index.PrefixIndex.from_parts(columns, labels, segments)
     if len(arrays["v4_buckets"]) != index.V4_BUCKETS + 1:
         raise ValueError("bucket table has the wrong size")

@@ -15,6 +15,7 @@ file quickly (see ``compiled_cache.py``); ``Entry`` objects are made only when a
 needs one.
 """
 
+import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from socket import AF_INET, AF_INET6, inet_ntop
@@ -202,6 +203,32 @@ class Labels:
         self.delegations = array("i")
 
 
+class Segments(dict):
+    """Segment columns by IP version: ``segments[version]`` is ``(starts, labels, bindings)``.
+
+    IPv4 starts are an ``array('I')`` (or a view of the cache). IPv6 starts are kept as
+    16-byte big-endian keys (``v6_keys``, which ``batch.py`` searches as they are); the
+    128-bit ints that ``bisect`` needs are made from them on first use, since most runs
+    judge no IPv6 origin one at a time.
+    """
+
+    def __init__(self, v4_starts, v4_labels, v4_bindings, v6_keys, v6_labels, v6_bindings):
+        super().__init__({4: (v4_starts, v4_labels, v4_bindings)})
+        self.v6_keys, self.v6_labels, self.v6_bindings = v6_keys, v6_labels, v6_bindings
+
+    @classmethod
+    def empty(cls):
+        root = (array("i", [0]), array("i", [NO_ENTRY]))
+        return cls(array("I", [0]), *root, bytes(16), *root)
+
+    def __missing__(self, version):
+        if version != 6:
+            raise KeyError(version)
+        starts = [(high << 64) | low for high, low in struct.iter_unpack(">QQ", self.v6_keys)]
+        made = self[6] = (starts, self.v6_labels, self.v6_bindings)
+        return made
+
+
 class PrefixIndex:
     """Segments per address family, answering "what covers this range?" with ``bisect``.
 
@@ -225,25 +252,25 @@ class PrefixIndex:
 
     @classmethod
     def from_parts(cls, columns, labels, segments):
-        """Reassemble an index from its stored parts (used by the cache)."""
+        """Reassemble an index from its stored parts (used by the cache): see :class:`Segments`."""
         index = cls.__new__(cls)
         index._assemble(columns, labels, segments)  # pylint: disable=protected-access
         return index
 
     def _build(self, columns):
-        from saltext.spectrum_acl import sweep  # pylint: disable=import-outside-toplevel  # numpy only for builds
-
         if len(columns) > _MAX_ENTRIES:
             raise ValueError(f"an index holds at most {_MAX_ENTRIES} entries (got {len(columns)})")
+        if not len(columns):  # nothing covers anything: no need for numpy
+            self._assemble(columns, Labels(), Segments.empty())
+            return
+        from saltext.spectrum_acl import sweep  # pylint: disable=import-outside-toplevel  # numpy only for builds
+
         table = sweep.LabelTable()
-        segments = {}
-        for version in (4, 6):
-            keys, segment_labels, segment_bindings = sweep.cut(columns, version, table, KIND_CODES)
-            segments[version] = sweep.to_index_columns(version, keys, segment_labels, segment_bindings)
+        cut = {version: sweep.cut(columns, version, table, KIND_CODES) for version in (4, 6)}
         labels = Labels()
         (labels.prefix, labels.reserved, labels.flags, labels.delegation_start, labels.delegation_end,
          labels.delegations) = sweep.label_columns(table, (MANAGED_FLAG, RESERVED_FLAG, BINDING_FLAG))
-        self._assemble(columns, labels, segments)
+        self._assemble(columns, labels, Segments(*sweep.index_segments(cut[4]), *sweep.index_segments(cut[6])))
 
     def _assemble(self, columns, labels, segments):
         self.columns = columns

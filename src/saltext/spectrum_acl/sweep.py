@@ -185,13 +185,11 @@ def _segments(version, first, after, top, depth, parent, entry_label, entry_bind
     return starts[changed], labels[changed], bindings[changed]
 
 
-def to_index_columns(version, keys, labels, bindings):
-    """Segment arrays as the index keeps them: ``array('I')`` or Python ints for starts."""
-    if version == 4:
-        starts = array("I", keys.astype(np.uint32).tobytes())
-    else:
-        halves = keys.view(">u8").reshape(-1, 2).astype(np.uint64)
-        starts = [(high << 64) | low for high, low in zip(halves[:, 0].tolist(), halves[:, 1].tolist())]
+def index_segments(cut_family):
+    """One family's segments as the index keeps them: IPv4 starts as ``array('I')``,
+    IPv6 starts as 16-byte big-endian keys; labels and bindings as ``array('i')``."""
+    keys, labels, bindings = cut_family
+    starts = array("I", keys.astype(np.uint32).tobytes()) if keys.dtype == np.uint64 else keys.tobytes()
     return starts, array("i", labels.astype(np.int32).tobytes()), array("i", bindings.astype(np.int32).tobytes())
 
 
