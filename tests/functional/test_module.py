@@ -123,3 +123,18 @@ def test_prefix_data_loaded_once_per_run(modules, loaders):
     guard = loaders.context["spectrum_acl.guard"][1]
     modules.spectrum_acl.check_origin("8.8.8.8")
     assert loaders.context["spectrum_acl.guard"][1] is guard
+
+
+def test_a_change_of_static_hosts_builds_a_new_guard(modules, loaders):
+    first = modules.spectrum_acl.check_origin("1.1.1.1")
+    assert first["allowed"] is True
+    guard = loaders.context["spectrum_acl.guard"][1]
+    settings = loaders.opts["spectrum_acl"]
+    original = settings["static_hosts"]
+    settings["static_hosts"] = {"moved.partner.example": ["10.9.9.9"]}
+    try:
+        modules.spectrum_acl.check_origin("8.8.8.8")
+        assert loaders.context["spectrum_acl.guard"][1] is not guard
+        assert loaders.context["spectrum_acl.guard"][1].resolver("moved.partner.example") == ["10.9.9.9"]
+    finally:
+        settings["static_hosts"] = original

@@ -16,7 +16,7 @@ import sys
 from saltext.spectrum_acl import prefix_data
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
 from saltext.spectrum_acl.policy import OriginGuard
-from saltext.spectrum_acl.runtime import ENV_PREFIX_DATA
+from saltext.spectrum_acl.runtime import ENV_CACHE_DIR, ENV_PREFIX_DATA
 
 EXIT_OK, EXIT_DENIED, EXIT_ERROR = 0, 1, 2
 
@@ -35,7 +35,8 @@ def _parser():
     check.add_argument("--origins-file", metavar="FILE",
                        help="more origins, one per line ('-' for standard input; blank lines and # comments skipped)")
     check.add_argument("--data", default=os.environ.get(ENV_PREFIX_DATA), help=f"prefix data file (or ${ENV_PREFIX_DATA})")
-    check.add_argument("--cache-dir", help="keep a compiled index of the data here, for fast repeat runs")
+    check.add_argument("--cache-dir", default=os.environ.get(ENV_CACHE_DIR),
+                       help=f"keep a compiled index of the data here, for fast repeat runs (or ${ENV_CACHE_DIR})")
     check.add_argument("--account-id", help="the account that wants to use the origins")
     check.add_argument("--json", action="store_true", help="print verdicts as JSON")
     check.add_argument("--denied-only", action="store_true", help="print only the denied origins")

@@ -45,6 +45,7 @@ from saltext.spectrum_acl.resolver import StaticResolver
 BACKENDS = ("local", "api")
 CONTEXT_KEY = "spectrum_acl.guard"
 ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"
+ENV_CACHE_DIR = "SPECTRUM_ACL_CACHE_DIR"  # the CLI's --cache-dir default
 
 
 class ConfigError(SpectrumAclError):
@@ -105,15 +106,15 @@ class Runtime:
         if backend == "api":
             return self._api_guard()
         path = self._prefix_data_path()
+        hosts = self._static_hosts()
         try:
             stat = os.stat(path)
-            signature = (backend, path, stat.st_mtime_ns, stat.st_size)
+            signature = (backend, path, stat.st_mtime_ns, stat.st_size, plain(hosts))
         except OSError:
             signature = None
         cached = self.context.get(CONTEXT_KEY)
         if cached is not None and signature is not None and cached[0] == signature:
             return cached[1]
-        hosts = self._static_hosts()
         guard = OriginGuard(prefix_data.load_index(path, cache_dir=self._cache_dir()), resolver=StaticResolver(hosts))
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
