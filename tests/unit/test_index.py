@@ -130,3 +130,46 @@ def test_cidr_text_spells_every_network_as_netaddr_does():
         prefixlen = rng.randrange(width + 1)
         first = value >> (width - prefixlen) << (width - prefixlen)
         assert index.cidr_text(version, first, prefixlen) == str(netaddr.IPNetwork((first, prefixlen), version=version))
+
+
+EDGE_ENTRIES = [
+    ("prefix", "0.0.0.0/0", "everyone"),  # the whole space: opens at 0, never closes
+    ("prefix", "0.0.0.0/32", "zero"),
+    ("prefix", "255.255.255.255/32", "top"),  # closes at the top address: no boundary after it
+    ("prefix", "10.0.0.0/24", "left"),
+    ("prefix", "10.0.1.0/24", "right"),  # adjacent: left closes where right opens
+    ("delegation", "10.0.1.0/24", "same-cidr"),  # the same CIDR as its prefix
+    ("binding", "10.0.1.0/24", None),
+    ("binding", "10.0.1.0/24", None),  # a duplicate binding
+    ("delegation", "10.0.1.128/25", "inner"),
+    ("prefix", "::/0", "everyone6"),
+    ("prefix", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127", "top6"),
+    ("binding", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", None),
+    ("prefix", "2001:db8::/64", "left6"),
+    ("prefix", "2001:db8:0:1::/64", "right6"),
+]
+
+
+def _naive_cover(entries, version, address):
+    covering = [e for e in entries if e.version == version and e.first <= address <= e.last]
+    prefixes = [e for e in covering if e.kind == index.PREFIX]
+    return (
+        prefixes[-1].cidr if prefixes else None,  # entries are listed outer first
+        tuple(e.account for e in covering if e.kind == index.DELEGATION),
+        any(e.kind == index.BINDING for e in covering),
+    )
+
+
+def test_boundaries_at_the_edges_of_the_space_adjacent_and_duplicate_entries():
+    entries = [index.Entry(kind, _net(cidr), account) for kind, cidr, account in EDGE_ENTRIES]
+    built = index.PrefixIndex(entries)
+    probes = set()
+    for entry in entries:
+        for address in (entry.first - 1, entry.first, entry.last, entry.last + 1):
+            if 0 <= address <= (1 << (32 if entry.version == 4 else 128)) - 1:
+                probes.add((entry.version, address))
+    for version, address in sorted(probes):
+        ((_, _, cover),) = built.coverage(netaddr.IPNetwork((address, 32 if version == 4 else 128), version=version))
+        got = (cover.prefix.cidr if cover.prefix else None, tuple(d.account for d in cover.delegations),
+               cover.binding is not None)
+        assert got == _naive_cover(entries, version, address), (version, address)

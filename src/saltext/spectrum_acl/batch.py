@@ -18,17 +18,15 @@ from socket import AF_INET, AF_INET6, inet_pton
 
 import numpy as np
 
-from saltext.spectrum_acl.addressing import EMBEDDING_TOP16, HOSTMASKS
+from saltext.spectrum_acl.addressing import EMBEDDING_TOP16
 from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG
 from saltext.spectrum_acl.policy import FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED
+from saltext.spectrum_acl.sweep import V4_HOSTMASKS, V6_HOSTMASKS_HIGH, V6_HOSTMASKS_LOW, sixteen_byte_keys
 
 _DENYING = FOUND_BINDING | FOUND_UNPERMITTED
 
 _V4_LENGTHS = {str(n): n for n in range(33)}
 _V6_LENGTHS = {str(n): n for n in range(129)}
-_V4_HOSTMASKS = np.array(HOSTMASKS[4], dtype=np.uint32)
-_V6_HOSTMASKS_HIGH = np.array([mask >> 64 for mask in HOSTMASKS[6]], dtype=np.uint64)
-_V6_HOSTMASKS_LOW = np.array([mask & ((1 << 64) - 1) for mask in HOSTMASKS[6]], dtype=np.uint64)
 #: FOUND_* bits for each label flag combination, before permission is known.
 _FOUND_OF_FLAGS = np.array(
     [
@@ -43,7 +41,7 @@ _NONE = np.iinfo(np.int64).max
 
 
 class ParsedBatch:
-    """One family's origins as columns: item numbers, range bounds as search keys, prefix lengths."""
+    """One family's origins as columns: their item numbers and their first and last addresses as search keys."""
 
     def __init__(self, items, first, last):
         self.items, self.first, self.last = items, first, last
@@ -55,42 +53,33 @@ def split(origins):
     The single-origin path gets every item the fast parser declines and every IPv6
     range that may carry IPv4.
     """
-    v4_items, v4_packed, v4_lengths = [], [], []
-    v6_items, v6_packed, v6_lengths = [], [], []
+    columns = {4: ([], [], []), 6: ([], [], [])}  # items, packed addresses, prefix lengths
+    forms = {False: (AF_INET, _V4_LENGTHS, 32, columns[4]), True: (AF_INET6, _V6_LENGTHS, 128, columns[6])}
     others = []
-    v4_lengths_get, v6_lengths_get = _V4_LENGTHS.get, _V6_LENGTHS.get
     for item, text in enumerate(origins):
-        if type(text) is not str:  # pylint: disable=unidiomatic-typecheck
-            others.append(item)
-            continue
-        address, slash, length = text.partition("/")
-        try:
-            if ":" in address:
-                packed, prefixlen = inet_pton(AF_INET6, address), v6_lengths_get(length) if slash else 128
-                if prefixlen is not None:
-                    v6_items.append(item)
-                    v6_packed.append(packed)
-                    v6_lengths.append(prefixlen)
+        if type(text) is str:  # pylint: disable=unidiomatic-typecheck
+            address, slash, length = text.partition("/")
+            family, lengths, width, (items, packed, prefixlens) = forms[":" in address]
+            prefixlen = lengths.get(length) if slash else width
+            if prefixlen is not None:
+                try:
+                    packed.append(inet_pton(family, address))
+                except (OSError, ValueError, UnicodeError):
+                    pass
+                else:
+                    items.append(item)
+                    prefixlens.append(prefixlen)
                     continue
-            else:
-                packed, prefixlen = inet_pton(AF_INET, address), v4_lengths_get(length) if slash else 32
-                if prefixlen is not None:
-                    v4_items.append(item)
-                    v4_packed.append(packed)
-                    v4_lengths.append(prefixlen)
-                    continue
-        except (OSError, ValueError, UnicodeError):
-            pass
         others.append(item)
-    v4, v4_declined = _ipv4_columns(v4_items, v4_packed, v4_lengths)
-    v6, v6_declined = _ipv6_columns(v6_items, v6_packed, v6_lengths)
+    v4, v4_declined = _ipv4_columns(*columns[4])
+    v6, v6_declined = _ipv6_columns(*columns[6])
     return v4, v6, others + v4_declined + v6_declined
 
 
 def _ipv4_columns(items, packed, lengths):
     items = np.array(items, dtype=np.int64)
     first = np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
-    hostmask = _V4_HOSTMASKS[np.array(lengths, dtype=np.uint8)]
+    hostmask = V4_HOSTMASKS[np.array(lengths, dtype=np.uint8)]
     host_bits = (first & hostmask) != 0
     keep = ~host_bits
     return ParsedBatch(items[keep], first[keep], (first | hostmask)[keep]), items[host_bits].tolist()
@@ -101,7 +90,7 @@ def _ipv6_columns(items, packed, lengths):
     halves = np.frombuffer(b"".join(packed), dtype=">u8").astype(np.uint64).reshape(-1, 2)
     high, low = halves[:, 0], halves[:, 1]
     prefixlens = np.array(lengths, dtype=np.uint8)
-    mask_high, mask_low = _V6_HOSTMASKS_HIGH[prefixlens], _V6_HOSTMASKS_LOW[prefixlens]
+    mask_high, mask_low = V6_HOSTMASKS_HIGH[prefixlens], V6_HOSTMASKS_LOW[prefixlens]
     host_bits = ((high & mask_high) | (low & mask_low)) != 0
     may_carry_ipv4 = (prefixlens < 16) | np.isin(high >> np.uint64(48), _EMBEDDING_TOP16)
     declined = host_bits | may_carry_ipv4
@@ -109,13 +98,6 @@ def _ipv6_columns(items, packed, lengths):
     first = sixteen_byte_keys(high[keep], low[keep])
     last = sixteen_byte_keys((high | mask_high)[keep], (low | mask_low)[keep])
     return ParsedBatch(items[keep], first, last), items[declined].tolist()
-
-
-def sixteen_byte_keys(high, low):
-    """128-bit values as big-endian ``S16`` keys, which numpy sorts and searches in numeric order."""
-    pairs = np.empty((len(high), 2), dtype=">u8")
-    pairs[:, 0], pairs[:, 1] = high, low
-    return pairs.reshape(-1).view("S16")
 
 
 class AccountTables:

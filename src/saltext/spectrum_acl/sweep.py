@@ -19,8 +19,14 @@ from operator import itemgetter
 
 import numpy as np
 
+from saltext.spectrum_acl.addressing import HOSTMASKS
+
 _LOW64 = (1 << 64) - 1
 _MAX64 = np.uint64(_LOW64)
+#: Host masks by prefix length: IPv4 as ``uint32``, IPv6 as high and low ``uint64`` halves.
+V4_HOSTMASKS = np.array(HOSTMASKS[4], dtype=np.uint32)
+V6_HOSTMASKS_HIGH = np.array([mask >> 64 for mask in HOSTMASKS[6]], dtype=np.uint64)
+V6_HOSTMASKS_LOW = np.array([mask & _LOW64 for mask in HOSTMASKS[6]], dtype=np.uint64)
 
 
 class LabelTable:
@@ -34,7 +40,6 @@ class LabelTable:
         self.delegation_count = [np.array([0], dtype=np.int64)]
         self.delegations = [np.zeros(0, dtype=np.int64)]
         self.size, self.slots = 1, 0
-        self._flat = None
 
     def column(self, name):
         chunks = getattr(self, name)
@@ -76,23 +81,20 @@ def family_keys(firsts, prefixlens, version):
     """``(first keys, last keys, last-is-the-top-address mask, last + 1 keys)`` of one family."""
     if version == 4:
         first = np.fromiter(firsts, dtype=np.uint64, count=len(firsts))
-        last = first | ((np.uint64(1) << (np.uint64(32) - prefixlens.astype(np.uint64))) - np.uint64(1))
+        last = first | V4_HOSTMASKS[prefixlens]
         return first, last, last == np.uint64((1 << 32) - 1), last + np.uint64(1)
     high = np.fromiter((value >> 64 for value in firsts), dtype=np.uint64, count=len(firsts))
     low = np.fromiter((value & _LOW64 for value in firsts), dtype=np.uint64, count=len(firsts))
-    host_bits = 128 - prefixlens.astype(np.int64)
-    low_mask = np.where(host_bits >= 64, _MAX64, (np.uint64(1) << np.minimum(host_bits, 63).astype(np.uint64)) - np.uint64(1))
-    high_mask = np.where(host_bits > 64, (np.uint64(1) << np.maximum(host_bits - 64, 0).astype(np.uint64)) - np.uint64(1),
-                         np.uint64(0))
-    high_mask = np.where(host_bits == 128, _MAX64, high_mask)
-    last_high, last_low = high | high_mask, low | low_mask
+    last_high, last_low = high | V6_HOSTMASKS_HIGH[prefixlens], low | V6_HOSTMASKS_LOW[prefixlens]
     carry = last_low == _MAX64
-    next_high, next_low = last_high + carry.astype(np.uint64), last_low + np.uint64(1)
+    next_high, next_low = last_high + carry.astype(np.uint64), last_low + np.uint64(1)  # wraps when it carries
     top = carry & (last_high == _MAX64)
-    return _s16(high, low), _s16(last_high, last_low), top, _s16(next_high, next_low)
+    return (sixteen_byte_keys(high, low), sixteen_byte_keys(last_high, last_low), top,
+            sixteen_byte_keys(next_high, next_low))
 
 
-def _s16(high, low):
+def sixteen_byte_keys(high, low):
+    """128-bit values, given as halves, as big-endian ``S16`` keys: numpy sorts and searches them in numeric order."""
     pairs = np.empty((len(high), 2), dtype=">u8")
     pairs[:, 0], pairs[:, 1] = high, low
     return pairs.reshape(-1).view("S16")
@@ -149,7 +151,7 @@ def _ranks(keys):
 
 
 def _root_segment(version):
-    zero = np.zeros(1, dtype=np.uint64) if version == 4 else _s16(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+    zero = np.zeros(1, dtype=np.uint64) if version == 4 else sixteen_byte_keys(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
     return zero, np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)
 
 
