@@ -16,7 +16,8 @@ setup(
     install_requires=[
         "salt>=3008.4,<3009",
         "netaddr>=1.0,<2",
-        "numpy>=1.24",  # judging origins in batches
+        "numpy>=1.24",  # building the index, judging origins in batches
+        "msgspec>=0.18",  # loading large JSON prefix data
         "requests>=2.28,<3",
         "urllib3>=1.26,<3",
         "PyYAML>=6",

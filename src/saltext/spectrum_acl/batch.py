@@ -14,19 +14,16 @@ position of the deciding entry, exactly what ``Verdict.found`` and
 """
 
 import weakref
-from socket import AF_INET, AF_INET6, inet_pton
 
 import numpy as np
 
 from saltext.spectrum_acl.addressing import EMBEDDING_TOP16
 from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG
 from saltext.spectrum_acl.policy import FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED
-from saltext.spectrum_acl.sweep import V4_HOSTMASKS, V6_HOSTMASKS_HIGH, V6_HOSTMASKS_LOW, sixteen_byte_keys
+from saltext.spectrum_acl.bulk import parse_many, sixteen_byte_keys
 
 _DENYING = FOUND_BINDING | FOUND_UNPERMITTED
 
-_V4_LENGTHS = {str(n): n for n in range(33)}
-_V6_LENGTHS = {str(n): n for n in range(129)}
 #: FOUND_* bits for each label flag combination, before permission is known.
 _FOUND_OF_FLAGS = np.array(
     [
@@ -50,54 +47,17 @@ class ParsedBatch:
 def split(origins):
     """``(IPv4 ParsedBatch, IPv6 ParsedBatch, items for the single-origin path)``.
 
-    The single-origin path gets every item the fast parser declines and every IPv6
+    The single-origin path gets every item the bulk parser declines and every IPv6
     range that may carry IPv4.
     """
-    columns = {4: ([], [], []), 6: ([], [], [])}  # items, packed addresses, prefix lengths
-    forms = {False: (AF_INET, _V4_LENGTHS, 32, columns[4]), True: (AF_INET6, _V6_LENGTHS, 128, columns[6])}
-    others = []
-    for item, text in enumerate(origins):
-        if type(text) is str:  # pylint: disable=unidiomatic-typecheck
-            address, slash, length = text.partition("/")
-            family, lengths, width, (items, packed, prefixlens) = forms[":" in address]
-            prefixlen = lengths.get(length) if slash else width
-            if prefixlen is not None:
-                try:
-                    packed.append(inet_pton(family, address))
-                except (OSError, ValueError, UnicodeError):
-                    pass
-                else:
-                    items.append(item)
-                    prefixlens.append(prefixlen)
-                    continue
-        others.append(item)
-    v4, v4_declined = _ipv4_columns(*columns[4])
-    v6, v6_declined = _ipv6_columns(*columns[6])
-    return v4, v6, others + v4_declined + v6_declined
-
-
-def _ipv4_columns(items, packed, lengths):
-    items = np.array(items, dtype=np.int64)
-    first = np.frombuffer(b"".join(packed), dtype=">u4").astype(np.uint32)
-    hostmask = V4_HOSTMASKS[np.array(lengths, dtype=np.uint8)]
-    host_bits = (first & hostmask) != 0
-    keep = ~host_bits
-    return ParsedBatch(items[keep], first[keep], (first | hostmask)[keep]), items[host_bits].tolist()
-
-
-def _ipv6_columns(items, packed, lengths):
-    items = np.array(items, dtype=np.int64)
-    halves = np.frombuffer(b"".join(packed), dtype=">u8").astype(np.uint64).reshape(-1, 2)
-    high, low = halves[:, 0], halves[:, 1]
-    prefixlens = np.array(lengths, dtype=np.uint8)
-    mask_high, mask_low = V6_HOSTMASKS_HIGH[prefixlens], V6_HOSTMASKS_LOW[prefixlens]
-    host_bits = ((high & mask_high) | (low & mask_low)) != 0
-    may_carry_ipv4 = (prefixlens < 16) | np.isin(high >> np.uint64(48), _EMBEDDING_TOP16)
-    declined = host_bits | may_carry_ipv4
-    keep = ~declined
-    first = sixteen_byte_keys(high[keep], low[keep])
-    last = sixteen_byte_keys((high | mask_high)[keep], (low | mask_low)[keep])
-    return ParsedBatch(items[keep], first, last), items[declined].tolist()
+    v4, v6, single = parse_many(origins)
+    _, v4_last_low = v4.last_halves()
+    parsed_v4 = ParsedBatch(v4.items, v4.low.astype(np.uint32), v4_last_low.astype(np.uint32))
+    may_carry_ipv4 = (v6.prefixlen < 16) | np.isin(v6.high >> np.uint64(48), _EMBEDDING_TOP16)
+    single.extend(v6.items[may_carry_ipv4].tolist())
+    v6 = v6.select(~may_carry_ipv4)
+    parsed_v6 = ParsedBatch(v6.items, sixteen_byte_keys(v6.high, v6.low), sixteen_byte_keys(*v6.last_halves()))
+    return parsed_v4, parsed_v6, single
 
 
 class AccountTables:

@@ -195,6 +195,19 @@ def entries_from_document(document, source="prefix data"):
     return columns_from_document(document, source).entries()
 
 
+def _fast_json_prefixes(raw):
+    from saltext.spectrum_acl import prefix_json  # pylint: disable=import-outside-toplevel  # msgspec: builds only
+
+    return prefix_json.decode(raw)
+
+
+def _fast_json_columns(prefixes):
+    """Columns from regular JSON by the fast path (``prefix_json.py``), or ``None``."""
+    from saltext.spectrum_acl import prefix_json  # pylint: disable=import-outside-toplevel
+
+    return prefix_json.columns_from_prefixes(prefixes)
+
+
 def load_index(path, cache_dir=None):
     """Load prefix data from ``path`` into a :class:`~saltext.spectrum_acl.index.PrefixIndex`.
 
@@ -215,10 +228,19 @@ def load_index(path, cache_dir=None):
         if cached is not None:
             compiled_cache.remember_digest(cache_dir, path, digest)
             return cached
-    document = _parse_document(raw, path)
-    del raw
-    columns = columns_from_document(document, source=path)
-    del document
+    columns = None
+    prefixes = _fast_json_prefixes(raw) if path.endswith(".json") else None
+    if prefixes is not None:
+        raw = None  # freed while the columns are made
+        columns = _fast_json_columns(prefixes)
+    if columns is None:  # YAML, or irregular JSON: the standard path, which explains any problem
+        if raw is None:
+            raw = _read_bytes(path)
+            digest = hashlib.sha256(raw).hexdigest() if cache_dir else None
+        document = _parse_document(raw, path)
+        del raw
+        columns = columns_from_document(document, source=path)
+        del document
     for entry in reserved_entries():
         columns.add_entry(entry)
     built = index.PrefixIndex.from_columns(columns)

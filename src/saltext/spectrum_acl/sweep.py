@@ -19,14 +19,10 @@ from operator import itemgetter
 
 import numpy as np
 
-from saltext.spectrum_acl.addressing import HOSTMASKS
+from saltext.spectrum_acl.bulk import V4_HOSTMASKS, V6_HOSTMASKS_HIGH, V6_HOSTMASKS_LOW, sixteen_byte_keys
 
 _LOW64 = (1 << 64) - 1
 _MAX64 = np.uint64(_LOW64)
-#: Host masks by prefix length: IPv4 as ``uint32``, IPv6 as high and low ``uint64`` halves.
-V4_HOSTMASKS = np.array(HOSTMASKS[4], dtype=np.uint32)
-V6_HOSTMASKS_HIGH = np.array([mask >> 64 for mask in HOSTMASKS[6]], dtype=np.uint64)
-V6_HOSTMASKS_LOW = np.array([mask & _LOW64 for mask in HOSTMASKS[6]], dtype=np.uint64)
 
 
 class LabelTable:
@@ -91,13 +87,6 @@ def family_keys(firsts, prefixlens, version):
     top = carry & (last_high == _MAX64)
     return (sixteen_byte_keys(high, low), sixteen_byte_keys(last_high, last_low), top,
             sixteen_byte_keys(next_high, next_low))
-
-
-def sixteen_byte_keys(high, low):
-    """128-bit values, given as halves, as big-endian ``S16`` keys: numpy sorts and searches them in numeric order."""
-    pairs = np.empty((len(high), 2), dtype=">u8")
-    pairs[:, 0], pairs[:, 1] = high, low
-    return pairs.reshape(-1).view("S16")
 
 
 def cut(columns, version, table, codes):
