@@ -4,6 +4,7 @@ import json
 import random
 
 import netaddr
+import numpy as np
 import pytest
 
 from saltext.spectrum_acl import index, policy, prefix_data
@@ -11,6 +12,19 @@ from saltext.spectrum_acl.errors import OriginSyntaxError
 
 from .helpers import DOC
 from .test_compiled_cache import ACCOUNTS, QUERIES
+
+
+@pytest.fixture(autouse=True)
+def batch_every_size(monkeypatch):
+    """The numpy path for every batch here, however small (see test_small_batches_go_one_at_a_time)."""
+    monkeypatch.setattr(policy, "BATCH_MINIMUM", 0)
+
+
+def test_small_batches_go_one_at_a_time(doc_guard, monkeypatch):
+    monkeypatch.setattr(policy, "BATCH_MINIMUM", 32)
+    small, large = doc_guard.check_batch(["104.16.5.20"] * 31, "crossbow"), doc_guard.check_batch(["104.16.5.20"] * 32, "crossbow")
+    assert len(small._full) == 31 and len(large._full) == 0  # pylint: disable=protected-access
+    assert small.decided_by_all() == large.decided_by_all()[:31]
 
 
 def _random_origins(seed=5):
@@ -131,3 +145,61 @@ def test_the_first_denial_decides_even_past_the_evidence_cap():
     batch = guard.check_batch(["44.0.0.0/16", "44.0.0.0/24"], "crew")
     assert batch.decided_by_all() == ["44.0.200.1/32", "44.0.0.0/16"]
     assert batch.denied_items() == [0]
+
+
+def test_account_tables_are_kept_for_a_few_accounts_only(doc_guard):
+    from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel
+
+    vectors = batch.IndexVectors(doc_guard.prefix_index)
+    made = [vectors.tables_for(account) for account in range(batch.ACCOUNT_TABLES_KEPT + 10)]
+    assert len(vectors._accounts) == batch.ACCOUNT_TABLES_KEPT  # pylint: disable=protected-access
+    assert vectors.tables_for(batch.ACCOUNT_TABLES_KEPT + 9) is made[-1]  # kept
+    assert vectors.tables_for(0) is not made[0]  # the oldest was let go, and is made again
+
+
+def test_a_batch_over_an_empty_index():
+    guard = policy.OriginGuard(index.PrefixIndex())
+    batch = guard.check_batch(["1.2.3.4", "2001:db8::/32"], "a")
+    assert [batch.flags(item)["allowed"] for item in range(2)] == [True, True]
+    assert batch.decided_by_all() == [None, None]
+
+
+def test_items_count_from_the_end_like_a_list(doc_guard):
+    origins = ["10.0.0.1", "1.1.1.1", "::ffff:10.0.0.1"]
+    batch = doc_guard.check_batch(origins, "crossbow")
+    assert [batch.allowed(-item) for item in (1, 2, 3)] == [batch[-item].allowed for item in (1, 2, 3)] == [False, True, False]
+    assert batch.decided_by(-3) == batch.decided_by(0)
+    with pytest.raises(IndexError):
+        batch.found(3)
+    with pytest.raises(IndexError):
+        batch.allowed(-4)
+
+
+def test_every_cause_is_named_even_past_the_evidence_cap():
+    """Past the cap, the first denial of each kind is kept: denied_by names both causes."""
+    delegations = [{"cidr": f"44.0.{n // 256}.{n % 256}/32", "delegated_account_id": "crew"} for n in range(0, 700, 2)]
+    document = {"prefixes": [
+        {"cidr": "44.0.0.0/16", "account_id": "crew", "delegations": delegations,
+         "bindings": [{"cidr": "44.0.201.1/32", "service_name": "Spectrum"}]},
+        {"cidr": "44.0.200.0/24", "account_id": "someone-else"},
+    ]}
+    guard = policy.OriginGuard(index.PrefixIndex(prefix_data.entries_from_document(document)))
+    single = guard.check_origin("44.0.0.0/16", "crew")
+    assert single.has_binding and not single.is_delegated
+    assert single.denied_by == ["binding", "unpermitted"]
+    assert single.decided_by == "44.0.200.0/24"
+    assert guard.check_batch(["44.0.0.0/16"], "crew").decided_by(0) == "44.0.200.0/24"
+
+
+def test_wide_cidrs_are_judged_in_bounded_chunks(monkeypatch, doc_guard):
+    """Chunks of a few segments give the same answers as one pass."""
+    from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel
+
+    origins = _random_origins()
+    expected = doc_guard.check_batch(origins, "crossbow")
+    monkeypatch.setattr(batch, "SEGMENTS_PER_CHUNK", 3)
+    chunked = doc_guard.check_batch(origins, "crossbow")
+    assert [chunked.found(i) for i in range(len(origins))] == [expected.found(i) for i in range(len(origins))]
+    assert chunked.decided_by_all() == expected.decided_by_all()
+    chunks = batch._chunks(np.arange(5), np.array([1, 5, 1, 1, 1]))  # pylint: disable=protected-access
+    assert [chunk.tolist() for chunk in chunks] == [[0], [1], [2, 3, 4]]

@@ -69,6 +69,7 @@ def test_stale_cache_is_not_used_and_replaced(data_file, tmp_path):
         pytest.param(
             lambda blob: blob.replace(f'"format": {compiled_cache.FORMAT}'.encode(), b'"format": 9'), id="other-format"
         ),
+        pytest.param(lambda blob: blob.replace(b'"crossbow"', b'"crossbox"'), id="header-account-altered"),
         pytest.param(lambda blob: b"", id="empty"),
     ],
 )

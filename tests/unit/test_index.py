@@ -173,3 +173,21 @@ def test_boundaries_at_the_edges_of_the_space_adjacent_and_duplicate_entries():
         got = (cover.prefix.cidr if cover.prefix else None, tuple(d.account for d in cover.delegations),
                cover.binding is not None)
         assert got == _naive_cover(entries, version, address), (version, address)
+
+
+def test_duplicate_entries_are_one_node_and_keep_their_order(monkeypatch):
+    """Hundreds of copies of one CIDR: one nesting level, every delegation kept in data order,
+    the last binding the innermost, and a build whose passes do not grow with the copies."""
+    from saltext.spectrum_acl import sweep  # pylint: disable=import-outside-toplevel
+
+    calls = []
+    original = sweep.LabelTable.add_labels
+    monkeypatch.setattr(sweep.LabelTable, "add_labels", lambda self, *args: calls.append(1) or original(self, *args))
+    prefix = index.Entry(index.PREFIX, _net("44.0.0.0/24"), "owner")
+    copies = [index.Entry(index.DELEGATION, _net("44.0.0.7/32"), f"team{n}", parent=prefix) for n in range(300)]
+    copies += [index.Entry(index.BINDING, _net("44.0.0.7/32"), None, f"edge {n}", parent=prefix) for n in range(300)]
+    built = index.PrefixIndex([prefix, *copies])
+    ((_, _, cover),) = built.coverage(_net("44.0.0.7/32"))
+    assert [d.account for d in cover.delegations] == [f"team{n}" for n in range(300)]
+    assert cover.binding.detail == "edge 299" and cover.prefix.account == "owner"
+    assert len(calls) <= 4

@@ -98,3 +98,11 @@ def test_invalid_json_is_explained(tmp_path):
     path.write_text('{"prefixes": [')
     with pytest.raises(PrefixDataError, match="is not valid JSON"):
         prefix_data.load_index(str(path))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_deeply_nested_data_is_a_clear_error(tmp_path, suffix):
+    path = tmp_path / f"prefixes{suffix}"
+    path.write_text('{"prefixes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(PrefixDataError, match="is not valid"):
+        prefix_data.load_index(str(path))

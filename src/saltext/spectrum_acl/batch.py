@@ -35,6 +35,10 @@ _FOUND_OF_FLAGS = np.array(
 )
 _EMBEDDING_TOP16 = np.array(sorted(EMBEDDING_TOP16), dtype=np.uint64)
 _NONE = np.iinfo(np.int64).max
+#: How many segments the origins that span several are expanded to at a time.
+SEGMENTS_PER_CHUNK = 1 << 18
+#: Tables are a few bytes per label (about 1 MB at 10^6 entries): a server keeps them for this many accounts.
+ACCOUNT_TABLES_KEPT = 32
 
 
 class ParsedBatch:
@@ -73,8 +77,10 @@ class AccountTables:
         flags, prefix, reserved = labels["flags"], labels["prefix"], labels["reserved"]
         owners = vectors.entry_accounts
         has_prefix = prefix != NO_ENTRY
-        permit_entry = np.where(has_prefix & (owners[np.where(has_prefix, prefix, 0)] == account), prefix, NO_ENTRY)
+        permit_entry = np.full(len(prefix), NO_ENTRY, dtype=np.int32)
         if account >= 0:
+            owner_of_prefix = np.append(owners, -1)[prefix]  # NO_ENTRY picks the -1 at the end: no owner
+            permit_entry = np.where(owner_of_prefix == account, prefix, NO_ENTRY).astype(np.int32)
             self._add_delegations(labels, owners, account, permit_entry)
         sensitive = (flags & (MANAGED_FLAG | RESERVED_FLAG)) != 0
         permitted = permit_entry != NO_ENTRY
@@ -130,9 +136,13 @@ class IndexVectors:
         self._accounts = {}
 
     def tables_for(self, account):
-        tables = self._accounts.get(account)
+        """The :class:`AccountTables` of ``account``; the most recently used few are kept."""
+        tables = self._accounts.pop(account, None)
         if tables is None:
-            tables = self._accounts[account] = AccountTables(self, account)
+            tables = AccountTables(self, account)
+            if len(self._accounts) >= ACCOUNT_TABLES_KEPT:
+                del self._accounts[next(iter(self._accounts))]
+        self._accounts[account] = tables
         return tables
 
 
@@ -179,19 +189,37 @@ def judge(vectors, version, parsed, tables):
     found[single] = tables.found[segment_labels[segments]]
     deciding[single] = decider(segments)
     spanning = np.flatnonzero(~single)
-    if len(spanning):
-        counts = high[spanning] - low[spanning] + 1
-        offsets = np.cumsum(counts) - counts
-        order = np.arange(counts.sum())
-        segments = np.repeat(low[spanning] - offsets, counts) + order
-        bits = tables.found[segment_labels[segments]]
-        found[spanning] = np.bitwise_or.reduceat(bits, offsets)
-        # the first segment that denies decides; else the first that permits
-        first_denying = np.minimum.reduceat(np.where(bits & _DENYING, order, _NONE), offsets)
-        first_judged = np.minimum.reduceat(np.where(bits != 0, order, _NONE), offsets)
-        pick = np.where(first_denying != _NONE, first_denying, first_judged)
-        judged = pick != _NONE
-        deciding[spanning[judged]] = decider(segments[pick[judged]])
+    for chunk in _chunks(spanning, high[spanning] - low[spanning] + 1):
+        found[chunk], deciding[chunk] = _judge_spanning(low[chunk], high[chunk], segment_labels, tables, decider)
+    return found, deciding
+
+
+def _chunks(items, counts):
+    """Cut ``items`` into runs covering at most SEGMENTS_PER_CHUNK segments (an origin wider than
+    that is a run of its own), so that memory stays bounded however wide the CIDRs are."""
+    ends = np.cumsum(counts)
+    start = 0
+    while start < len(items):
+        covered_before = int(ends[start - 1]) if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, covered_before + SEGMENTS_PER_CHUNK, side="right")))
+        yield items[start:stop]
+        start = stop
+
+
+def _judge_spanning(low, high, segment_labels, tables, decider):
+    """Origins that span several segments: OR their bits; the first segment that denies decides, else the first that permits."""
+    counts = high - low + 1
+    offsets = np.cumsum(counts) - counts
+    order = np.arange(counts.sum())
+    segments = np.repeat(low - offsets, counts) + order
+    bits = tables.found[segment_labels[segments]]
+    found = np.bitwise_or.reduceat(bits, offsets)
+    first_denying = np.minimum.reduceat(np.where(bits & _DENYING, order, _NONE), offsets)
+    first_judged = np.minimum.reduceat(np.where(bits != 0, order, _NONE), offsets)
+    pick = np.where(first_denying != _NONE, first_denying, first_judged)
+    judged = pick != _NONE
+    deciding = np.full(len(low), NO_ENTRY, dtype=np.int64)
+    deciding[judged] = decider(segments[pick[judged]])
     return found, deciding
 
 

@@ -3,9 +3,9 @@
 Building the index from 10^6 entries takes seconds; reading it back takes a
 fraction of one. The file holds the index's columns as raw arrays behind a
 JSON header that records the data's SHA-256, the format, the reserved table's
-hash and the payload's CRC-32. Anything that does not match (other data,
-another format, a truncated or altered file) is ignored and rebuilt, never
-trusted. Writes are atomic (temp file, then ``os.replace``), so a mapped file is
+hash and the payload's CRC-32; the header has a CRC-32 of its own. Anything
+that does not match (other data, another format, a truncated or altered file)
+is ignored and rebuilt, never trusted. Writes are atomic (temp file, then ``os.replace``), so a mapped file is
 never changed under a reader.
 """
 
@@ -23,9 +23,10 @@ from saltext.spectrum_acl import index, special_purpose
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3
+FORMAT = 4
 _ALIGN = 8
 MAGIC = b"SPECTRUM-ACL-INDEX\n"
+_LENGTH_AND_CRC = struct.Struct(">QI")  # the header's length and CRC-32, after MAGIC
 _RESERVED_KEY = hashlib.sha256(repr(special_purpose.RESERVED_BLOCKS).encode()).hexdigest()[:16]
 _LOW64 = (1 << 64) - 1
 
@@ -135,12 +136,12 @@ def save(cache_dir, data_digest, built):
                 "strings": built.columns.strings,
             }
         ).encode()
-        header += b" " * (-(len(MAGIC) + 8 + len(header)) % _ALIGN)
+        header += b" " * (-(len(MAGIC) + _LENGTH_AND_CRC.size + len(header)) % _ALIGN)
         target = cache_path(cache_dir, data_digest)
         handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".prefix-index-")
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(MAGIC + struct.pack(">Q", len(header)) + header)
+                out.write(MAGIC + _LENGTH_AND_CRC.pack(len(header), zlib.crc32(header)) + header)
                 for chunk, padding in chunks:
                     out.write(chunk)
                     out.write(padding)
@@ -187,9 +188,12 @@ def _decode(blob, data_digest):
     if bytes(blob[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a compiled index file")
     offset = len(MAGIC)
-    (header_length,) = struct.unpack_from(">Q", blob, offset)
-    offset += 8
-    header = json.loads(bytes(blob[offset:offset + header_length]).decode())
+    header_length, header_crc = _LENGTH_AND_CRC.unpack_from(blob, offset)
+    offset += _LENGTH_AND_CRC.size
+    header_bytes = bytes(blob[offset:offset + header_length])
+    if len(header_bytes) != header_length or zlib.crc32(header_bytes) != header_crc:
+        raise ValueError("header checksum mismatch")
+    header = json.loads(header_bytes.decode())
     offset += header_length
     if header["format"] != FORMAT or header["reserved"] != _RESERVED_KEY or header["data_sha256"] != data_digest:
         raise ValueError("made for other data or another format")

@@ -39,6 +39,8 @@ from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
 MAX_REASONS_PER_KIND = 5
 #: Evidence kept per origin; flags are still exact beyond it.
 MAX_EVIDENCE = 256
+#: Fewer origins than this are judged one at a time: cheaper than the batch's per-account tables.
+BATCH_MINIMUM = 32
 
 FLAGS = ("allowed", "is_managed", "is_delegated", "is_reserved", "has_binding")
 _SENSITIVE = MANAGED_FLAG | RESERVED_FLAG
@@ -205,7 +207,12 @@ class VerdictBatch:
     def __len__(self):
         return len(self.origins)
 
+    def _item(self, item):
+        """``item`` as a position from 0, negative numbers counting from the end, like a list."""
+        return range(len(self.origins))[item]  # IndexError when out of range
+
     def __getitem__(self, item):
+        item = self._item(item)
         if item in self._full:
             return self._full[item]
         return self._guard.check_origin(self.origins[item], self.account_id)
@@ -215,6 +222,7 @@ class VerdictBatch:
 
     def found(self, item):
         """The ``FOUND_*`` bits of origin ``item``."""
+        item = self._item(item)
         return self._full[item].found if item in self._full else int(self._found[item])
 
     def allowed(self, item):
@@ -226,6 +234,7 @@ class VerdictBatch:
 
     def deciding_entry(self, item):
         """The ``Entry`` that decided origin ``item`` (see :attr:`Verdict.deciding_entry`)."""
+        item = self._item(item)
         if item in self._full:
             return self._full[item].deciding_entry
         position = int(self._deciding[item])
@@ -233,6 +242,7 @@ class VerdictBatch:
 
     def decided_by(self, item):
         """The CIDR of the entry that decided origin ``item``, or ``None``."""
+        item = self._item(item)
         if item in self._full:
             return self._full[item].decided_by
         position = int(self._deciding[item])
@@ -317,13 +327,13 @@ class OriginGuard:
 
         Addresses and CIDRs are judged together, with numpy (see ``batch.py``): the flags
         and the deciding entry of each. URLs, IPv6 that may carry IPv4, origins at an
-        app's edge IP, and every origin of a guard with a remote judge go through
-        :meth:`check_origin`. Raises ``OriginSyntaxError`` like :meth:`check_origin`, with
+        app's edge IP, batches of fewer than ``BATCH_MINIMUM`` origins, and every origin
+        of a guard with a remote judge go through :meth:`check_origin`. Raises ``OriginSyntaxError`` like :meth:`check_origin`, with
         ``item``, the position of the first origin it refuses.
         """
         from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel  # numpy only when needed
 
-        if self.remote is None:
+        if self.remote is None and len(origins) >= BATCH_MINIMUM:
             app_bindings = self.app_bindings if self._check_app_bindings else None
             found, deciding, single = batch.judge_origins(
                 self.prefix_index, origins, self._account_key(account_id), app_bindings
@@ -416,20 +426,19 @@ class OriginGuard:
             position += 1
             if not flags:
                 continue
-            # past MAX_EVIDENCE, only the first denial is kept: it is what decides
+            # past MAX_EVIDENCE, the first denial of each kind is still kept: it decides and names the cause
             keep = evidence is not None and len(evidence) < MAX_EVIDENCE
-            first_denial = evidence is not None and not found & (FOUND_BINDING | FOUND_UNPERMITTED)
             if flags & BINDING_FLAG:
-                found |= FOUND_BINDING
-                if keep or first_denial:
+                if keep or (evidence is not None and not found & FOUND_BINDING):
                     evidence.append(("binding", span, carrier, index, segment_bindings[position - 1], True))
+                found |= FOUND_BINDING
             if flags & _SENSITIVE:
-                found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
                 permitted = index.permits(label, account)
+                if keep or (evidence is not None and not permitted and not found & FOUND_UNPERMITTED):
+                    evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
+                found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
                 if not permitted:
                     found |= FOUND_UNPERMITTED
-                if keep or (first_denial and not permitted and not flags & BINDING_FLAG):
-                    evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
         return found
 
     def _judge_remote(self, span, carrier, account_id, evidence):

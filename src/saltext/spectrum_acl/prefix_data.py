@@ -66,6 +66,8 @@ def _parse_document(raw, path):
         raise PrefixDataError(f"prefix data file {path!r} cannot be read: {exc}") from None
     except (ValueError, yaml.YAMLError) as exc:
         raise PrefixDataError(f"prefix data file {path!r} is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise PrefixDataError(f"prefix data file {path!r} is not valid {kind}: nested too deeply") from None
 
 
 def _read_bytes(path):

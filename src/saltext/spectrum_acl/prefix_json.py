@@ -102,7 +102,7 @@ def decode(raw):
     """The ``prefixes`` of a JSON document as structs, or ``None`` when it does not have the expected shape."""
     try:
         return _DECODER.decode(raw).prefixes
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         return None
 
 

@@ -1,14 +1,16 @@
 """Cutting nested CIDR entries into labelled segments, with numpy (the build of ``index.py``).
 
-Entries are CIDRs, so any two nest or are disjoint. Sorted by start (outer
-first), an entry's depth is the number of entries before it that are still open
-where it starts, and its parent is the last entry before it one level up. Each
-entry then gets the label that holds inside it: its parent's label with itself
-added (a prefix, reserved block or delegation makes a new label; a binding only
-marks the label as bound). Segment boundaries are where entries open (the
-innermost opener's label follows) and just past where they close (the outermost
-closer's parent's label follows). All of it is whole-array work, level by level,
-so 10^6 entries take well under a second.
+Entries are CIDRs, so any two nest or are disjoint. Entries with the same CIDR
+are taken together as one node (in data order, so the last is the innermost).
+Sorted by start (outer first), a node's depth is the number of nodes before it
+that are still open where it starts, and its parent is the last node before it
+one level up; nesting is at most 129 levels deep, however many duplicates there
+are. Each node then gets the label that holds inside it: its parent's label with
+its own entries added (a prefix, reserved block or delegation makes a new label;
+bindings alone only mark the label as bound). Segment boundaries are where nodes
+open (the innermost opener's label follows) and just past where they close (the
+outermost closer's parent's label follows). All of it is whole-array work, level
+by level.
 
 IPv4 keys are ``uint64``; IPv6 keys are big-endian ``S16`` bytes, which numpy
 sorts and searches in numeric order.
@@ -43,27 +45,25 @@ class LabelTable:
             chunks[:] = [np.concatenate(chunks)]
         return chunks[0]
 
-    def add_children(self, parents, kinds, positions, codes):
-        """New labels, one per row: ``parents``' label plus the entry at ``positions`` of kind ``kinds``.
-
-        ``codes`` maps kind names to kind codes; a row of kind binding only marks the label bound.
-        Returns the new label ids.
-        """
-        prefix, reserved, bound = self.column("prefix"), self.column("reserved"), self.column("bound")
-        starts, counts = self.column("delegation_start"), self.column("delegation_count")
-        flat = self.column("delegations")
-        is_delegation = kinds == codes["delegation"]
-        new_counts = counts[parents] + is_delegation
+    def add_labels(self, parents, prefix, reserved, bound, delegation_counts, delegations):
+        """New labels, one per row: the ``parents``' label with the row's ``prefix`` and ``reserved``
+        entries on top (where not ``-1``), ``bound`` added, and the row's ``delegations``
+        (``delegation_counts`` per row, flat) after the parent's. Returns the new label ids."""
+        parent_counts = self.column("delegation_count")[parents]
+        new_counts = parent_counts + delegation_counts
         new_starts = self.slots + np.cumsum(new_counts) - new_counts
         new_flat = np.zeros(int(new_counts.sum()), dtype=np.int64)
         base = new_starts - self.slots
-        for depth in range(int(counts[parents].max(initial=0))):
-            copying = counts[parents] > depth
+        flat, starts = self.column("delegations"), self.column("delegation_start")
+        for depth in range(int(parent_counts.max(initial=0))):
+            copying = parent_counts > depth
             new_flat[base[copying] + depth] = flat[starts[parents[copying]] + depth]
-        new_flat[base[is_delegation] + counts[parents[is_delegation]]] = positions[is_delegation]
-        self.prefix.append(np.where(kinds == codes["prefix"], positions, prefix[parents]))
-        self.reserved.append(np.where(kinds == codes["reserved"], positions, reserved[parents]))
-        self.bound.append(bound[parents] | (kinds == codes["binding"]))
+        rows = np.repeat(np.arange(len(parents)), delegation_counts)
+        nth = np.arange(len(delegations)) - np.repeat(np.cumsum(delegation_counts) - delegation_counts, delegation_counts)
+        new_flat[base[rows] + parent_counts[rows] + nth] = delegations
+        self.prefix.append(np.where(prefix >= 0, prefix, self.column("prefix")[parents]))
+        self.reserved.append(np.where(reserved >= 0, reserved, self.column("reserved")[parents]))
+        self.bound.append(self.column("bound")[parents] | bound)
         self.delegation_start.append(new_starts)
         self.delegation_count.append(new_counts)
         self.delegations.append(new_flat)
@@ -71,6 +71,36 @@ class LabelTable:
         self.size += len(parents)
         self.slots += len(new_flat)
         return made
+
+
+class Nodes:
+    """Entries with the same CIDR taken together, in data order: the last prefix, reserved
+    block and binding among them (the innermost), and all their delegations."""
+
+    def __init__(self, node_of, count, kinds, positions, codes):
+        self.prefix = self._last(node_of, count, kinds == codes["prefix"], positions)
+        self.reserved = self._last(node_of, count, kinds == codes["reserved"], positions)
+        self.binding = self._last(node_of, count, kinds == codes["binding"], positions)
+        is_delegation = kinds == codes["delegation"]
+        self.delegation_counts = np.bincount(node_of[is_delegation], minlength=count)
+        self.delegations = positions[is_delegation]  # grouped by node, in data order
+        self.binding_only = (self.prefix < 0) & (self.reserved < 0) & (self.delegation_counts == 0)
+
+    @staticmethod
+    def _last(node_of, count, chosen, positions):
+        which = np.flatnonzero(chosen)
+        nodes = node_of[which]
+        last = np.append(nodes[1:] != nodes[:-1], True) if len(nodes) else nodes.astype(bool)
+        found = np.full(count, -1, dtype=np.int64)
+        found[nodes[last]] = positions[which[last]]
+        return found
+
+    def delegations_of(self, nodes):
+        """``(counts, flat delegations)`` of ``nodes`` (ascending node ids)."""
+        counts = self.delegation_counts[nodes]
+        starts = np.cumsum(self.delegation_counts) - self.delegation_counts
+        picked = np.repeat(starts[nodes] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        return counts, self.delegations[picked]
 
 
 def family_keys(firsts, prefixlens, version):
@@ -102,34 +132,40 @@ def cut(columns, version, table, codes):
     # outer first; a stable sort keeps equal CIDRs in data order
     order = np.argsort(_ranks(first) << np.uint64(8) | prefixlens.astype(np.uint64), kind="stable")
     positions, kinds, first, last, top, after = (column[order] for column in (positions, kinds, first, last, top, after))
+    # entries with the same CIDR are one node, so duplicates do not deepen the nesting
+    new_node = np.ones(len(first), dtype=bool)
+    new_node[1:] = (first[1:] != first[:-1]) | (prefixlens[order][1:] != prefixlens[order][:-1])
     del order
-    count = len(positions)
+    node_of = np.cumsum(new_node) - 1
+    nodes = Nodes(node_of, int(node_of[-1]) + 1, kinds, positions, codes)
+    first, last, top, after = (column[new_node] for column in (first, last, top, after))
+    count = len(first)
     depth = (np.arange(count) - np.searchsorted(np.sort(last), first, side="left")).astype(np.int32)
     del last
     parent = np.full(count, -1, dtype=np.int64)
     for level in range(1, int(depth.max()) + 1):
         here, above = np.flatnonzero(depth == level), np.flatnonzero(depth == level - 1)
         parent[here] = above[np.searchsorted(above, here) - 1]
-    entry_label, entry_binding = np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64)
-    binding_code = codes["binding"]
+    node_label, node_binding = np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64)
     for level in range(int(depth.max()) + 1):
         here = np.flatnonzero(depth == level)
         has_parent = parent[here] >= 0
-        parent_label = np.where(has_parent, entry_label[np.where(has_parent, parent[here], 0)], 0)
-        parent_binding = np.where(has_parent, entry_binding[np.where(has_parent, parent[here], 0)], -1)
-        is_binding = kinds[here] == binding_code
-        entry_binding[here] = np.where(is_binding, positions[here], parent_binding)
+        parent_label = np.where(has_parent, node_label[np.where(has_parent, parent[here], 0)], 0)
+        parent_binding = np.where(has_parent, node_binding[np.where(has_parent, parent[here], 0)], -1)
+        node_binding[here] = np.where(nodes.binding[here] >= 0, nodes.binding[here], parent_binding)
         labels = parent_label.copy()
-        others = ~is_binding
-        labels[others] = table.add_children(parent_label[others], kinds[here][others], positions[here][others], codes)
-        needs_bound = is_binding & ~table.column("bound")[parent_label]
+        adding = ~nodes.binding_only[here]
+        rows = here[adding]
+        labels[adding] = table.add_labels(parent_label[adding], nodes.prefix[rows], nodes.reserved[rows],
+                                          nodes.binding[rows] >= 0, *nodes.delegations_of(rows))
+        needs_bound = ~adding & ~table.column("bound")[parent_label]
         if needs_bound.any():
             unbound, inverse = np.unique(parent_label[needs_bound], return_inverse=True)
-            made = table.add_children(unbound, np.full(len(unbound), binding_code, dtype=np.uint8),
-                                      np.full(len(unbound), -1, dtype=np.int64), codes)
+            none = np.full(len(unbound), -1, dtype=np.int64)
+            made = table.add_labels(unbound, none, none, True, np.zeros(len(unbound), dtype=np.int64), none[:0])
             labels[needs_bound] = made[inverse.reshape(-1)]
-        entry_label[here] = labels
-    return _segments(version, first, after, top, depth, parent, entry_label, entry_binding)
+        node_label[here] = labels
+    return _segments(version, first, after, top, depth, parent, node_label, node_binding)
 
 
 def _ranks(keys):
