@@ -17,7 +17,6 @@ sorts and searches in numeric order.
 """
 
 from array import array
-from operator import itemgetter
 
 import numpy as np
 
@@ -91,7 +90,7 @@ class Nodes:
         which = np.flatnonzero(chosen)
         nodes = node_of[which]
         last = np.append(nodes[1:] != nodes[:-1], True) if len(nodes) else nodes.astype(bool)
-        found = np.full(count, -1, dtype=np.int64)
+        found = np.full(count, -1, dtype=np.int32)
         found[nodes[last]] = positions[which[last]]
         return found
 
@@ -121,14 +120,12 @@ def family_keys(firsts, prefixlens, version):
 
 def cut(columns, version, table, codes):
     """Cut one family into segments: ``(start keys, segment labels, segment bindings)`` arrays."""
-    positions = np.flatnonzero(np.frombuffer(bytes(columns.version), dtype=np.uint8) == version)
+    positions = np.flatnonzero(np.frombuffer(bytes(columns.version), dtype=np.uint8) == version).astype(np.int32)
     if not len(positions):
         return _root_segment(version)
     kinds = np.frombuffer(columns.kind, dtype=np.uint8)[positions]
     prefixlens = np.frombuffer(columns.prefixlen, dtype=np.uint8)[positions]
-    firsts = itemgetter(*positions.tolist())(columns.first) if len(positions) > 1 else (columns.first[int(positions[0])],)
-    first, last, top, after = family_keys(firsts, prefixlens, version)
-    del firsts
+    first, last, top, after = family_keys(np.array(columns.first, dtype=object)[positions], prefixlens, version)
     # outer first; a stable sort keeps equal CIDRs in data order
     order = np.argsort(_ranks(first) << np.uint64(8) | prefixlens.astype(np.uint64), kind="stable")
     positions, kinds, first, last, top, after = (column[order] for column in (positions, kinds, first, last, top, after))
@@ -136,9 +133,10 @@ def cut(columns, version, table, codes):
     new_node = np.ones(len(first), dtype=bool)
     new_node[1:] = (first[1:] != first[:-1]) | (prefixlens[order][1:] != prefixlens[order][:-1])
     del order
-    node_of = np.cumsum(new_node) - 1
+    node_of = (np.cumsum(new_node) - 1).astype(np.int32)
     nodes = Nodes(node_of, int(node_of[-1]) + 1, kinds, positions, codes)
     first, last, top, after = (column[new_node] for column in (first, last, top, after))
+    del positions, kinds, node_of, new_node
     count = len(first)
     depth = (np.arange(count) - np.searchsorted(np.sort(last), first, side="left")).astype(np.int32)
     del last
@@ -146,7 +144,7 @@ def cut(columns, version, table, codes):
     for level in range(1, int(depth.max()) + 1):
         here, above = np.flatnonzero(depth == level), np.flatnonzero(depth == level - 1)
         parent[here] = above[np.searchsorted(above, here) - 1]
-    node_label, node_binding = np.zeros(count, dtype=np.int64), np.full(count, -1, dtype=np.int64)
+    node_label, node_binding = np.zeros(count, dtype=np.int32), np.full(count, -1, dtype=np.int32)
     for level in range(int(depth.max()) + 1):
         here = np.flatnonzero(depth == level)
         has_parent = parent[here] >= 0
