@@ -33,6 +33,17 @@ class Family:
     def __init__(self, version, items, high, low, prefixlen):
         self.version, self.items, self.high, self.low, self.prefixlen = version, items, high, low, prefixlen
 
+    @classmethod
+    def of_ints(cls, version, values, prefixlen):
+        """Ranges given as Python ints (first addresses) and prefix lengths; items are their positions."""
+        count = len(values)
+        if version == 4:
+            high, low = np.zeros(count, dtype=np.uint64), np.fromiter(values, dtype=np.uint64, count=count)
+        else:
+            high = np.fromiter((value >> 64 for value in values), dtype=np.uint64, count=count)
+            low = np.fromiter((value & _LOW64 for value in values), dtype=np.uint64, count=count)
+        return cls(version, np.arange(count), high, low, np.asarray(prefixlen, dtype=np.uint8))
+
     def __len__(self):
         return len(self.items)
 

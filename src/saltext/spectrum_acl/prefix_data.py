@@ -197,19 +197,6 @@ def entries_from_document(document, source="prefix data"):
     return columns_from_document(document, source).entries()
 
 
-def _fast_json_prefixes(raw):
-    from saltext.spectrum_acl import prefix_json  # pylint: disable=import-outside-toplevel  # msgspec: builds only
-
-    return prefix_json.decode(raw)
-
-
-def _fast_json_columns(prefixes):
-    """Columns from regular JSON by the fast path (``prefix_json.py``), or ``None``."""
-    from saltext.spectrum_acl import prefix_json  # pylint: disable=import-outside-toplevel
-
-    return prefix_json.columns_from_prefixes(prefixes)
-
-
 def load_index(path, cache_dir=None):
     """Load prefix data from ``path`` into a :class:`~saltext.spectrum_acl.index.PrefixIndex`.
 
@@ -231,10 +218,13 @@ def load_index(path, cache_dir=None):
             compiled_cache.remember_digest(cache_dir, path, digest)
             return cached
     columns = None
-    prefixes = _fast_json_prefixes(raw) if path.endswith(".json") else None
-    if prefixes is not None:
-        raw = None  # freed while the columns are made
-        columns = _fast_json_columns(prefixes)
+    if path.endswith(".json"):
+        from saltext.spectrum_acl import prefix_json  # pylint: disable=import-outside-toplevel  # msgspec: builds only
+
+        prefixes = prefix_json.decode(raw)
+        if prefixes is not None:
+            raw = None  # freed while the columns are made
+            columns = prefix_json.columns_from_prefixes(prefixes)
     if columns is None:  # YAML, or irregular JSON: the standard path, which explains any problem
         if raw is None:
             raw = _read_bytes(path)

@@ -15,7 +15,7 @@ import numpy as np
 
 from saltext.spectrum_acl import index
 from saltext.spectrum_acl.addressing import cidr_ints
-from saltext.spectrum_acl.bulk import parse_many
+from saltext.spectrum_acl.bulk import Family, parse_many
 
 SPECTRUM_SERVICE = "Spectrum"
 
@@ -198,15 +198,9 @@ def _inside_parents(family, parent_rows, prefix_parts):
     parents = [prefix_parts[row] for row in unique_rows.tolist()]
     if any(version != family.version for version, _, _ in parents):
         return False
-    width = 32 if family.version == 4 else 128
-    first = [value for _, value, _ in parents]
-    last = [value | ((1 << (width - prefixlen)) - 1) for _, value, prefixlen in parents]
-    low_mask = (1 << 64) - 1
-    bounds = [np.array([value >> 64 for value in first], dtype=np.uint64)[inverse],
-              np.array([value & low_mask for value in first], dtype=np.uint64)[inverse],
-              np.array([value >> 64 for value in last], dtype=np.uint64)[inverse],
-              np.array([value & low_mask for value in last], dtype=np.uint64)[inverse]]
-    first_high, first_low, last_high, last_low = bounds
+    prefixes = Family.of_ints(family.version, [first for _, first, _ in parents], [length for _, _, length in parents])
+    first_high, first_low = prefixes.high[inverse], prefixes.low[inverse]
+    last_high, last_low = (half[inverse] for half in prefixes.last_halves())
     child_last_high, child_last_low = family.last_halves()
     starts_inside = (family.high > first_high) | ((family.high == first_high) & (family.low >= first_low))
     ends_inside = (child_last_high < last_high) | ((child_last_high == last_high) & (child_last_low <= last_low))

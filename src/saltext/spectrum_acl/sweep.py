@@ -20,10 +20,9 @@ from array import array
 
 import numpy as np
 
-from saltext.spectrum_acl.bulk import V4_HOSTMASKS, V6_HOSTMASKS_HIGH, V6_HOSTMASKS_LOW, sixteen_byte_keys
+from saltext.spectrum_acl.bulk import Family, sixteen_byte_keys
 
-_LOW64 = (1 << 64) - 1
-_MAX64 = np.uint64(_LOW64)
+_MAX64 = np.uint64((1 << 64) - 1)
 
 
 class LabelTable:
@@ -82,6 +81,7 @@ class Nodes:
         self.binding = self._last(node_of, count, kinds == codes["binding"], positions)
         is_delegation = kinds == codes["delegation"]
         self.delegation_counts = np.bincount(node_of[is_delegation], minlength=count)
+        self.delegation_starts = np.cumsum(self.delegation_counts) - self.delegation_counts
         self.delegations = positions[is_delegation]  # grouped by node, in data order
         self.binding_only = (self.prefix < 0) & (self.reserved < 0) & (self.delegation_counts == 0)
 
@@ -97,24 +97,20 @@ class Nodes:
     def delegations_of(self, nodes):
         """``(counts, flat delegations)`` of ``nodes`` (ascending node ids)."""
         counts = self.delegation_counts[nodes]
-        starts = np.cumsum(self.delegation_counts) - self.delegation_counts
-        picked = np.repeat(starts[nodes] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+        picked = np.repeat(self.delegation_starts[nodes] - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
         return counts, self.delegations[picked]
 
 
 def family_keys(firsts, prefixlens, version):
     """``(first keys, last keys, last-is-the-top-address mask, last + 1 keys)`` of one family."""
+    family = Family.of_ints(version, firsts, prefixlens)
+    last_high, last_low = family.last_halves()
     if version == 4:
-        first = np.fromiter(firsts, dtype=np.uint64, count=len(firsts))
-        last = first | V4_HOSTMASKS[prefixlens]
-        return first, last, last == np.uint64((1 << 32) - 1), last + np.uint64(1)
-    high = np.fromiter((value >> 64 for value in firsts), dtype=np.uint64, count=len(firsts))
-    low = np.fromiter((value & _LOW64 for value in firsts), dtype=np.uint64, count=len(firsts))
-    last_high, last_low = high | V6_HOSTMASKS_HIGH[prefixlens], low | V6_HOSTMASKS_LOW[prefixlens]
+        return family.low, last_low, last_low == np.uint64((1 << 32) - 1), last_low + np.uint64(1)
     carry = last_low == _MAX64
     next_high, next_low = last_high + carry.astype(np.uint64), last_low + np.uint64(1)  # wraps when it carries
     top = carry & (last_high == _MAX64)
-    return (sixteen_byte_keys(high, low), sixteen_byte_keys(last_high, last_low), top,
+    return (sixteen_byte_keys(family.high, family.low), sixteen_byte_keys(last_high, last_low), top,
             sixteen_byte_keys(next_high, next_low))
 
 
@@ -128,15 +124,17 @@ def cut(columns, version, table, codes):
     first, last, top, after = family_keys(np.array(columns.first, dtype=object)[positions], prefixlens, version)
     # outer first; a stable sort keeps equal CIDRs in data order
     order = np.argsort(_ranks(first) << np.uint64(8) | prefixlens.astype(np.uint64), kind="stable")
-    positions, kinds, first, last, top, after = (column[order] for column in (positions, kinds, first, last, top, after))
+    positions, kinds, prefixlens, first, last, top, after = (
+        column[order] for column in (positions, kinds, prefixlens, first, last, top, after)
+    )
+    del order
     # entries with the same CIDR are one node, so duplicates do not deepen the nesting
     new_node = np.ones(len(first), dtype=bool)
-    new_node[1:] = (first[1:] != first[:-1]) | (prefixlens[order][1:] != prefixlens[order][:-1])
-    del order
+    new_node[1:] = (first[1:] != first[:-1]) | (prefixlens[1:] != prefixlens[:-1])
     node_of = (np.cumsum(new_node) - 1).astype(np.int32)
     nodes = Nodes(node_of, int(node_of[-1]) + 1, kinds, positions, codes)
     first, last, top, after = (column[new_node] for column in (first, last, top, after))
-    del positions, kinds, node_of, new_node
+    del positions, kinds, prefixlens, node_of, new_node
     count = len(first)
     depth = (np.arange(count) - np.searchsorted(np.sort(last), first, side="left")).astype(np.int32)
     del last
@@ -144,12 +142,11 @@ def cut(columns, version, table, codes):
     for level in range(1, int(depth.max()) + 1):
         here, above = np.flatnonzero(depth == level), np.flatnonzero(depth == level - 1)
         parent[here] = above[np.searchsorted(above, here) - 1]
-    node_label, node_binding = np.zeros(count, dtype=np.int32), np.full(count, -1, dtype=np.int32)
+    # one slot more than there are nodes: the root (label 0, no binding), which parent -1 picks
+    node_label, node_binding = np.zeros(count + 1, dtype=np.int32), np.full(count + 1, -1, dtype=np.int32)
     for level in range(int(depth.max()) + 1):
         here = np.flatnonzero(depth == level)
-        has_parent = parent[here] >= 0
-        parent_label = np.where(has_parent, node_label[np.where(has_parent, parent[here], 0)], 0)
-        parent_binding = np.where(has_parent, node_binding[np.where(has_parent, parent[here], 0)], -1)
+        parent_label, parent_binding = node_label[parent[here]], node_binding[parent[here]]
         node_binding[here] = np.where(nodes.binding[here] >= 0, nodes.binding[here], parent_binding)
         labels = parent_label.copy()
         adding = ~nodes.binding_only[here]
@@ -178,15 +175,15 @@ def _root_segment(version):
     return zero, np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)
 
 
-def _segments(version, first, after, top, depth, parent, entry_label, entry_binding):
-    """Boundaries from opens and closes; at one address the last event wins, then equal neighbours merge."""
+def _segments(version, first, after, top, depth, parent, node_label, node_binding):
+    """Boundaries from opens and closes; at one address the last event wins, then equal neighbours merge.
+
+    ``node_label`` and ``node_binding`` end with the root's slot, which parent ``-1`` picks.
+    """
     count = len(first)
     closing = np.flatnonzero(~top)
-    closer_parent = parent[closing]
-    has_parent = closer_parent >= 0
-    closer_parent[~has_parent] = 0
-    close_label = np.where(has_parent, entry_label[closer_parent], 0)
-    close_binding = np.where(has_parent, entry_binding[closer_parent], -1)
+    close_label, close_binding = node_label[parent[closing]], node_binding[parent[closing]]
+    entry_label, entry_binding = node_label[:count], node_binding[:count]
     root_key, root_label, root_binding = _root_segment(version)
     keys = np.concatenate((root_key, after[closing], first))
     # at one address: the root, then closes (outermost last), then opens (innermost last)
