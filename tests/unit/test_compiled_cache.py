@@ -117,7 +117,8 @@ def test_unchanged_data_is_not_hashed_again(data_file, tmp_path, monkeypatch):
 
 
 def test_a_warm_run_does_not_import_numpy_or_msgspec(data_file, tmp_path):
-    """The state run's path (cached index, no app edge IPs, one origin at a time) imports neither."""
+    """The state run's path (cached index, no app edge IPs, one origin at a time) imports neither;
+    nor does a small batch, such as ``spectrum-acl check`` with a few origins."""
     cache_dir = str(tmp_path / "cache")
     prefix_data.load_index(str(data_file), cache_dir=cache_dir)
     script = (
@@ -126,6 +127,7 @@ def test_a_warm_run_does_not_import_numpy_or_msgspec(data_file, tmp_path):
         f"built = prefix_data.load_index({str(data_file)!r}, cache_dir={cache_dir!r})\n"
         "guard = policy.OriginGuard(built).with_app_bindings(index.PrefixIndex())\n"
         "verdicts = [guard.check_origin(o, 'crossbow') for o in ('104.16.5.20', '2606:4700:10::1', '::ffff:1.2.3.4')]\n"
+        "assert guard.check_batch(['104.16.5.20', '10.0.0.1'], 'crossbow').denied_items() == [1]  # small: one at a time\n"
         "print([v.allowed for v in verdicts], 'numpy' in sys.modules or 'msgspec' in sys.modules)\n"
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout

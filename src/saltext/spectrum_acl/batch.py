@@ -18,9 +18,9 @@ import weakref
 import numpy as np
 
 from saltext.spectrum_acl.addressing import EMBEDDING_TOP16
+from saltext.spectrum_acl.bulk import parse_many, sixteen_byte_keys
 from saltext.spectrum_acl.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG
 from saltext.spectrum_acl.policy import FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED
-from saltext.spectrum_acl.bulk import parse_many, sixteen_byte_keys
 
 _DENYING = FOUND_BINDING | FOUND_UNPERMITTED
 
@@ -167,16 +167,10 @@ def judge_origins(prefix_index, origins, account, app_bindings=None):
     return found, deciding, sorted(single)
 
 
-def unjudged(count):
-    """Empty columns and every item for the single-origin path (a guard with a remote judge)."""
-    return np.zeros(count, dtype=np.uint8), np.full(count, NO_ENTRY, dtype=np.int64), list(range(count))
-
-
 def judge(vectors, version, parsed, tables):
     """``(found bits, deciding entry position)`` arrays for the origins of one family."""
     keys, segment_labels, segment_bindings = vectors.segments[version]
-    low = np.searchsorted(keys, parsed.first, side="right") - 1
-    high = np.searchsorted(keys, parsed.last, side="right") - 1
+    low, high = _locate(keys, parsed)
     found = np.zeros(len(low), dtype=np.uint8)
     deciding = np.full(len(low), NO_ENTRY, dtype=np.int64)
 
@@ -229,6 +223,10 @@ def bound_anywhere(vectors, version, parsed):
     if not len(parsed.items):
         return np.zeros(0, dtype=bool)
     bound_before = np.concatenate(([0], np.cumsum(segment_bindings != NO_ENTRY)))
-    low = np.searchsorted(keys, parsed.first, side="right") - 1
-    high = np.searchsorted(keys, parsed.last, side="right") - 1
+    low, high = _locate(keys, parsed)
     return bound_before[high + 1] - bound_before[low] > 0
+
+
+def _locate(keys, parsed):
+    """The segments holding each origin's first and last address."""
+    return np.searchsorted(keys, parsed.first, side="right") - 1, np.searchsorted(keys, parsed.last, side="right") - 1

@@ -196,7 +196,9 @@ class VerdictBatch:
     """Verdicts for many origins of one account (see :meth:`OriginGuard.check_batch`).
 
     ``found(i)``, ``allowed(i)``, ``flags(i)`` and ``decided_by(i)`` answer from
-    columns judged for the whole batch at once; ``batch[i]`` is the full
+    columns judged for the whole batch at once (``found``, ``deciding``: numpy arrays,
+    or ``None`` when every origin was judged on its own), or from the ``full``
+    verdicts of the origins judged on their own; ``batch[i]`` is the full
     :class:`Verdict`, with reasons, made when read.
     """
 
@@ -250,7 +252,7 @@ class VerdictBatch:
 
     def decided_by_all(self):
         """:meth:`decided_by` of every origin, in order; each deciding entry is written once."""
-        positions = self._deciding.tolist()
+        positions = self._deciding.tolist() if self._deciding is not None else [NO_ENTRY] * len(self)
         cidr = self._guard.prefix_index.cidr
         texts = {position: cidr(position) for position in set(positions) if position != NO_ENTRY}
         texts[NO_ENTRY] = None
@@ -261,10 +263,12 @@ class VerdictBatch:
 
     def denied_items(self):
         """The item numbers of the denied origins, in order."""
+        denied_items = set()
         found = self._found
-        sensitive, unpermitted = (found & (FOUND_MANAGED | FOUND_RESERVED)) != 0, (found & FOUND_UNPERMITTED) != 0
-        denied_here = ((found & _DENIES) != 0) | (sensitive & unpermitted)
-        denied_items = {int(item) for item in denied_here.nonzero()[0] if int(item) not in self._full}
+        if found is not None:
+            sensitive, unpermitted = (found & (FOUND_MANAGED | FOUND_RESERVED)) != 0, (found & FOUND_UNPERMITTED) != 0
+            denied_here = ((found & _DENIES) != 0) | (sensitive & unpermitted)
+            denied_items.update(int(item) for item in denied_here.nonzero()[0] if int(item) not in self._full)
         denied_items.update(item for item, verdict in self._full.items() if not verdict.allowed)
         return sorted(denied_items)
 
@@ -328,18 +332,19 @@ class OriginGuard:
         Addresses and CIDRs are judged together, with numpy (see ``batch.py``): the flags
         and the deciding entry of each. URLs, IPv6 that may carry IPv4, origins at an
         app's edge IP, batches of fewer than ``BATCH_MINIMUM`` origins, and every origin
-        of a guard with a remote judge go through :meth:`check_origin`. Raises ``OriginSyntaxError`` like :meth:`check_origin`, with
-        ``item``, the position of the first origin it refuses.
+        of a guard with a remote judge go through :meth:`check_origin`. Raises
+        ``OriginSyntaxError`` like :meth:`check_origin`, with ``item``, the position of
+        the first origin it refuses.
         """
-        from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel  # numpy only when needed
-
+        found = deciding = None
+        single = range(len(origins))
         if self.remote is None and len(origins) >= BATCH_MINIMUM:
+            from saltext.spectrum_acl import batch  # pylint: disable=import-outside-toplevel  # numpy only when needed
+
             app_bindings = self.app_bindings if self._check_app_bindings else None
             found, deciding, single = batch.judge_origins(
                 self.prefix_index, origins, self._account_key(account_id), app_bindings
             )
-        else:
-            found, deciding, single = batch.unjudged(len(origins))
         full = {}
         for item in single:
             try:
