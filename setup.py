@@ -19,6 +19,7 @@ setup(
         "numpy>=1.24",  # building the index, judging origins in batches
         "msgspec>=0.18",  # loading large JSON prefix data
         "requests>=2.28,<3",
+        "dnspython>=2.6,<3",  # origin_dns: A, AAAA and SRV with a deadline
         "urllib3>=1.26,<3",
         "PyYAML>=6",
         "tornado>=6.4",  # spectrum-acl serve; already a dependency of salt

@@ -59,3 +59,11 @@ spectrum:
       origin_dns: {name: origin.partner.example}
       origin_port: 22
       tls: off
+
+    # A self-declared account: claiming the provider's account would give the owner's
+    # permission for its space. Only accounts the minion config lists may be named.
+    provider-claim:
+      account_id: provider
+      protocol: tcp/22
+      dns: {type: CNAME, name: claim.crossbow.example.com}
+      origin_direct: ["tcp://104.16.9.2:22"]

@@ -26,6 +26,7 @@ def minion_opts(salt_factories, pillar_tree, tmp_path_factory):
         "spectrum_acl": {
             "prefix_data": str(EXAMPLES / "prefixes.yaml"),
             "static_hosts": STATIC_HOSTS,
+            "accounts": ["crossbow", "acme", "partner", "team"],
         },
     }
     factory = salt_factories.salt_minion_daemon(f"func-{uuid.uuid4().hex[:8]}", overrides=overrides)

@@ -5,6 +5,8 @@ import json
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from saltext.spectrum_acl.runtime import Runtime
+
 
 def test_check_origin_delegated_address(modules, loaders):
     verdict = modules.spectrum_acl.check_origin("104.16.5.20", account_id="crossbow")
@@ -129,12 +131,9 @@ def test_a_change_of_static_hosts_builds_a_new_guard(modules, loaders):
     first = modules.spectrum_acl.check_origin("1.1.1.1")
     assert first["allowed"] is True
     guard = loaders.context["spectrum_acl.guard"][1]
-    settings = loaders.opts["spectrum_acl"]
-    original = settings["static_hosts"]
-    settings["static_hosts"] = {"moved.partner.example": ["10.9.9.9"]}
-    try:
-        modules.spectrum_acl.check_origin("8.8.8.8")
-        assert loaders.context["spectrum_acl.guard"][1] is not guard
-        assert loaders.context["spectrum_acl.guard"][1].resolver("moved.partner.example") == ["10.9.9.9"]
-    finally:
-        settings["static_hosts"] = original
+    opts = dict(loaders.opts)
+    opts["spectrum_acl"] = dict(opts["spectrum_acl"], static_hosts={"moved.partner.example": ["10.9.9.9"]})
+    rebuilt = Runtime(modules, loaders.context, {}, opts).guard()
+    assert rebuilt is not guard
+    assert loaders.context["spectrum_acl.guard"][1] is rebuilt
+    assert rebuilt.resolver.lookup("moved.partner.example").addresses == ("10.9.9.9",)

@@ -34,6 +34,7 @@ def minion(master, tmp_path_factory):
         "spectrum_acl": {
             "prefix_data": "salt://spectrum/prefixes.yaml",
             "static_hosts": {"origin.partner.example": ["93.184.215.14"]},
+            "accounts": ["crossbow", "acme", "partner"],
         },
         "spectrum_edge": {"config_dir": str(config_dir)},
     }

@@ -12,6 +12,8 @@ import yaml
 from tests.conftest import EXAMPLES, REPO_ROOT
 
 STATIC_HOSTS = {"origin.partner.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
+#: The accounts the example pillars use: trusted configuration authorises them.
+ACCOUNTS = ["crossbow", "acme", "partner"]
 
 
 def cli_command():
@@ -62,7 +64,9 @@ def minion_config(tmp_path_factory):
     """A minion config like examples/minion: prefix data and pinned example names."""
     path = tmp_path_factory.mktemp("lint-conf") / "minion"
     path.write_text(
-        yaml.safe_dump({"spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"), "static_hosts": STATIC_HOSTS}})
+        yaml.safe_dump({"spectrum_acl": {
+            "prefix_data": str(EXAMPLES / "prefixes.yaml"), "static_hosts": STATIC_HOSTS, "accounts": ACCOUNTS,
+        }})
     )
     return path
 

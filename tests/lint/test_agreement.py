@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.lint.conftest import STATIC_HOSTS, run_cli
+from tests.lint.conftest import ACCOUNTS, STATIC_HOSTS, run_cli
 
 
 def _minion(salt_factories, tmp_path_factory, pillar_root):
@@ -17,7 +17,9 @@ def _minion(salt_factories, tmp_path_factory, pillar_root):
         "file_client": "local",
         "file_roots": {"base": [str(tmp_path_factory.mktemp("state-tree"))]},
         "pillar_roots": {"base": [str(pillar_root)]},
-        "spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"), "static_hosts": STATIC_HOSTS},
+        "spectrum_acl": {
+            "prefix_data": str(EXAMPLES / "prefixes.yaml"), "static_hosts": STATIC_HOSTS, "accounts": ACCOUNTS,
+        },
     }
     return salt_factories.salt_minion_daemon(f"lint-{uuid.uuid4().hex[:8]}", overrides=overrides)
 

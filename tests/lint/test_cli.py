@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLES
-from tests.lint.conftest import STATIC_HOSTS, assert_clean, line_of, lint, run_cli
+from tests.lint.conftest import ACCOUNTS, STATIC_HOSTS, assert_clean, line_of, lint, run_cli
 
 BAD_SLS = EXAMPLES / "pillar-bad" / "spectrum.sls"
 
@@ -49,6 +49,7 @@ def bad_text(minion_config):
         ("localhost-origin", "reserved", "{name: localhost}", "localhost resolves to 127.0.0.1"),
         ("hex-loopback", "shape", "tcp://0x7f.0.0.1:8080", "hexadecimal forms are not accepted"),
         ("bad-shape", "shape", "origin_direct:", "both origin_direct and origin_dns are set"),
+        ("provider-claim", "shape", "account_id: provider", "account is not authorised on this minion"),
     ],
 )
 def test_bad_pillar_lists_every_denial_kind_at_its_line(bad_text, app, kind, origin_text, because):
@@ -62,7 +63,7 @@ def test_bad_pillar_lists_every_denial_kind_at_its_line(bad_text, app, kind, ori
 
 def test_bad_pillar_names_the_cycle_and_sums_up(bad_text):
     assert any("[cycle: loop-a -> loop-b -> loop-a]" in text for text in bad_text)
-    assert bad_text[-1].startswith("FAIL: 9 apps (9 failing), 7 origins (7 denied), 10 errors, 0 warnings;")
+    assert bad_text[-1].startswith("FAIL: 10 apps (10 failing), 7 origins (7 denied), 11 errors, 0 warnings;")
 
 
 def _tree(tmp_path, files, top="base:\n  '*':\n    - spectrum\n"):
@@ -148,6 +149,7 @@ def test_bad_prefix_data_and_bad_static_hosts_exit_2(tmp_path):
     run = run_cli("lint", "--pillar-root", EXAMPLES / "pillar", "--data", EXAMPLES / "prefixes.yaml", "--static-hosts", hosts)
     assert run.returncode == 2
     assert "entry 'origin.partner.example' must map a name to a list of addresses" in run.stderr
+    assert str(hosts) in run.stderr
 
 
 def test_bad_minion_config_yaml_exits_2(tmp_path):
@@ -160,7 +162,8 @@ def test_bad_minion_config_yaml_exits_2(tmp_path):
 
 
 def test_offline_denies_unpinned_names_and_static_hosts_file_pins_them(tmp_path):
-    base = ("lint", "--pillar-root", EXAMPLES / "pillar", "--data", EXAMPLES / "prefixes.yaml", "--offline")
+    base = ("lint", "--pillar-root", EXAMPLES / "pillar", "--data", EXAMPLES / "prefixes.yaml", "--offline",
+            "--accounts", *ACCOUNTS)
     run = run_cli(*base)
     assert run.returncode == 1
     line = line_of(EXAMPLES / "pillar" / "spectrum.sls", "origin_dns: {name: origin.partner.example")

@@ -103,10 +103,10 @@ def test_junit_has_one_failing_case_per_failing_origin(junit, bad_json):
 def test_junit_counts_and_shape_failures(junit):
     assert junit.tag == "testsuites"
     cases = junit.findall(".//testcase")
-    assert int(junit.get("tests")) == len(cases) == 16  # 9 definitions + 7 origins
-    assert int(junit.get("failures")) == 9
+    assert int(junit.get("tests")) == len(cases) == 17  # 10 definitions + 7 origins
+    assert int(junit.get("failures")) == 10
     shape = {c.get("name") for c in cases if c.find("failure") is not None and c.find("failure").get("type") == "shape"}
-    assert shape == {"hex-loopback definition", "bad-shape definition"}
+    assert shape == {"hex-loopback definition", "bad-shape definition", "provider-claim definition"}
 
 
 _ANNOTATION = re.compile(r"^::(error|warning) file=(?P<file>[^,]+),line=(?P<line>\d+),title=(?P<title>[^:]+)::(?P<message>.+)$")
@@ -117,7 +117,7 @@ def test_github_annotations_have_file_and_line(minion_config, bad_json):
     assert run.returncode == 1
     lines = run.stdout.splitlines()
     annotations = [line for line in lines if line.startswith("::")]
-    assert len(annotations) == len(bad_json["findings"]) == 10  # bad-shape has two shape errors
+    assert len(annotations) == len(bad_json["findings"]) == 11  # bad-shape has two shape errors
     sls = EXAMPLES / "pillar-bad" / "spectrum.sls"
     for text in annotations:
         match = _ANNOTATION.match(text)
@@ -142,8 +142,8 @@ def test_output_file_gets_the_report_and_stdout_the_summary(minion_config, tmp_p
     target = tmp_path / "lint.xml"
     run = lint(minion_config, EXAMPLES / "pillar-bad", "--format", "junit", "--output", target)
     assert run.returncode == 1
-    assert run.stdout.startswith("FAIL: 9 apps") and len(run.stdout.splitlines()) == 1
-    assert ET.parse(target).getroot().get("failures") == "9"
+    assert run.stdout.startswith("FAIL: 10 apps") and len(run.stdout.splitlines()) == 1
+    assert ET.parse(target).getroot().get("failures") == "10"
 
 
 def test_json_is_one_document_even_with_warnings(minion_config, tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.lint.conftest import assert_clean, line_of, lint
+from tests.lint.conftest import ACCOUNTS, assert_clean, line_of, lint
 
 TOP = """base:
   '*':
@@ -236,7 +236,8 @@ def test_pillar_key_and_minion_config_pillar_roots(tmp_path):
     config.write_text(yaml.safe_dump({
         "id": "edge-a",
         "pillar_roots": {"base": [str(root)]},
-        "spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"), "pillar_key": "edge:spectrum_apps"},
+        "spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"), "pillar_key": "edge:spectrum_apps",
+                         "accounts": ACCOUNTS},
     }))
     run = run_cli("lint", "--minion-config", config)
     assert run.returncode == 1, run.stdout + run.stderr
@@ -254,7 +255,7 @@ def test_minion_d_settings_apply_and_minion_ids_take_several_values(tmp_path):
     (conf / "minion.d").mkdir(parents=True)
     (conf / "minion").write_text(yaml.safe_dump({"pillar_roots": {"base": [str(EXAMPLES / "pillar")]}}))
     (conf / "minion.d" / "spectrum.conf").write_text(yaml.safe_dump({
-        "spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"),
+        "spectrum_acl": {"prefix_data": str(EXAMPLES / "prefixes.yaml"), "accounts": ACCOUNTS,
                          "static_hosts": {"origin.partner.example": ["93.184.215.14"]}},
     }))
     run = run_cli("lint", "-c", conf, "--offline", "--minion-id", "edge01", "edge02", "--format", "json")
@@ -276,7 +277,7 @@ def test_prefix_data_from_the_salt_file_server(tmp_path):
     config = {
         "file_roots": {"base": [str(tmp_path / "salt")]},
         "pillar_roots": {"base": [str(EXAMPLES / "pillar-bad")]},
-        "spectrum_acl": {"prefix_data": "salt://spectrum/prefixes.yaml"},
+        "spectrum_acl": {"prefix_data": "salt://spectrum/prefixes.yaml", "accounts": ACCOUNTS},
     }
     (tmp_path / "minion").write_text(yaml.safe_dump(config))
     run = run_cli("lint", "-c", tmp_path, "--format", "json")

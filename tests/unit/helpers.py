@@ -1,7 +1,7 @@
 """Shared builders for the engine unit tests: prefix data, guards, fake resolvers."""
 
 from saltext.spectrum_acl import index, policy, prefix_data, special_purpose
-from saltext.spectrum_acl.resolver import ResolutionError
+from saltext.spectrum_acl.resolver import Resolution, ResolutionError
 
 #: A small prefix data document used by the decision and app tests.
 #: 104.16.0.0/13 is the provider's, with a delegation and a Spectrum binding;
@@ -48,17 +48,19 @@ def build_guard(document=None, resolver=None, app_bindings=None):
 
 
 class FakeResolver:
-    """``name -> answers``; an exception instance as the answer is raised instead."""
+    """``name -> addresses`` (or a ``Resolution``); an exception instance as the answer is raised instead."""
 
     def __init__(self, table):
         self.table = table
         self.calls = []
 
-    def __call__(self, name):
+    def lookup(self, name, record_type=""):
         self.calls.append(name)
         if name not in self.table:
             raise ResolutionError(f"NXDOMAIN {name}")
         answer = self.table[name]
         if isinstance(answer, BaseException):
             raise answer
-        return answer
+        if isinstance(answer, Resolution):
+            return answer
+        return Resolution(name, record_type, tuple(answer or ()))

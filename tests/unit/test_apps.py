@@ -8,6 +8,7 @@ import yaml
 
 from saltext.spectrum_acl import apps, render
 from saltext.spectrum_acl.errors import PillarShapeError
+from saltext.spectrum_acl.resolver import Resolution, SrvTarget
 from tests.unit.helpers import DOC, FakeResolver, build_guard
 
 DELETE = object()
@@ -169,8 +170,59 @@ def test_normalise_app_raises_pillar_shape_error(raw, default_account, field, fr
 def test_bad_app_names(guard, name):
     report, valid = apps.check_apps({name: good_app()}, guard)
     assert report["allowed"] is False and valid == {}
-    (message,) = report["apps"][str(name)]["errors"]
-    assert "field 'name'" in message and repr(name) in message
+    assert report["apps"][apps.app_key(name)]["error_fields"] == ["name"]
+    (message,) = report["apps"][apps.app_key(name)]["errors"]
+    assert repr(name) in message
+
+
+def test_a_name_yaml_reads_as_a_number_does_not_hide_its_twin(guard):
+    """``1:`` and ``"1":`` are two apps: the number is refused, and neither vanishes."""
+    report, valid = apps.check_apps({1: good_app(origin_direct=["tcp://10.0.0.1:22"]), "1": good_app()}, guard)
+    assert report["allowed"] is False
+    assert set(report["apps"]) == {"1", "1 (int)"}
+    assert report["apps"]["1 (int)"]["error_fields"] == ["name"]
+    assert report["apps"]["1"]["allowed"] is True and list(valid) == ["1"]
+
+
+@pytest.mark.parametrize(
+    "ips, field",
+    [
+        pytest.param(["10.0.0.1"], "edge_ips.ips[0]", id="reserved"),
+        pytest.param(["104.16.5.10", "8.8.8.8"], "edge_ips.ips[1]", id="unmanaged"),
+        pytest.param(["104.16.9.1"], "edge_ips.ips[0]", id="managed-not-delegated"),
+        pytest.param(["104.16.5.10", "::ffff:104.16.5.10"], "edge_ips.ips[1]", id="mapped-spelling-listed-twice"),
+    ],
+)
+def test_static_edge_ips_must_be_in_space_the_account_holds(guard, ips, field):
+    report, _ = apps.check_apps({"web": good_app(edge_ips={"type": "static", "ips": ips})}, guard)
+    assert report["apps"]["web"]["error_fields"] == [field]
+    assert report["allowed"] is False
+
+
+def test_an_ipv4_mapped_edge_ip_is_the_ipv4_address(guard):
+    """App b's origin at app a's edge IP is a loop, however a writes it; and two apps claiming it collide."""
+    report, _ = apps.check_apps({
+        "a": good_app(edge_ips={"type": "static", "ips": ["::ffff:104.16.5.40"]}),
+        "b": good_app(origin_direct=["tcp://104.16.5.40:22"]),
+        "c": good_app(edge_ips={"type": "static", "ips": ["104.16.5.40"]}),
+    }, guard)
+    (verdict,) = report["apps"]["b"]["origins"]
+    assert verdict["denied_by"] == ["app_binding"] and verdict["edge_ip_of"] == ["a"]
+    assert report["apps"]["c"]["error_fields"] == ["edge_ips.ips[0]"]  # collision with a
+
+
+def test_sexagesimal_origin_port_is_refused_with_a_hint(guard):
+    report, _ = apps.check_apps({"web": dns_app(origin_port=1342 * 60)}, guard)
+    assert report["apps"]["web"]["error_fields"] == ["origin_port"]
+
+
+def test_deep_nesting_is_a_shape_error_not_a_crash(guard):
+    deep = []
+    for _ in range(5000):
+        deep = [deep]
+    report, _ = apps.check_apps({"web": good_app(dns={"type": "CNAME", "name": deep})}, guard)
+    assert report["apps"]["web"]["error_fields"] == ["dns"]
+    assert "levels" in report["apps"]["web"]["errors"][0]
 
 
 @pytest.mark.parametrize(
@@ -402,3 +454,62 @@ def test_port_checks_are_skipped_when_the_protocol_itself_is_wrong(guard):
     report, _ = apps.check_apps({"p": good_app(protocol="tcp/0", origin_direct=["tcp://8.8.8.8:1000-2000"])}, guard)
     (message,) = report["apps"]["p"]["errors"]
     assert "field 'protocol'" in message
+
+
+# -- accounts authorised by trusted configuration ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, default, expected_value",
+    [
+        pytest.param(good_app(account_id="provider"), None, "provider", id="app-claims-the-owner"),
+        pytest.param(good_app(account_id=DELETE), "provider", "provider", id="pillar-default-claims-the-owner"),
+    ],
+)
+def test_an_account_trusted_config_does_not_authorise_is_an_error(guard, raw, default, expected_value):
+    report, valid = apps.check_apps({"grab": raw}, guard, default, accounts=frozenset({"crossbow"}))
+    assert report["allowed"] is False and valid == {}
+    entry = report["apps"]["grab"]
+    assert entry["error_fields"] == ["account_id"]
+    assert repr(expected_value) in entry["errors"][0] and "'grab'" in entry["errors"][0]
+    assert entry["origins"] == []  # never judged with the owner's permission
+
+
+def test_an_unauthorised_pillar_default_fails_the_run_even_unused(guard):
+    report, _ = apps.check_apps({"ok": good_app()}, guard, "provider", accounts=frozenset({"crossbow"}))
+    assert report["apps"]["ok"]["allowed"] is True
+    assert report["allowed"] is False
+    assert any("'provider'" in error for error in report["errors"])
+
+
+# -- SRV origins and pinned addresses -------------------------------------------------
+
+
+PINNING = FakeResolver({
+    "origin.example.net": ["8.8.8.8", "2001:4860:4860::8888", "1.1.1.1"],
+    "_svc._tcp.example.net": Resolution(
+        "_svc._tcp.example.net", "SRV", ("8.8.4.4", "1.0.0.1"),
+        (SrvTarget("b.example.net", 6432, 10, 0, ("8.8.4.4",)), SrvTarget("a.example.net", 5432, 10, 0, ("1.0.0.1",))),
+    ),
+})
+
+
+def test_pin_dns_renders_the_judged_addresses_in_a_stable_order():
+    guard = build_guard(DOC, resolver=PINNING)
+    _, valid = apps.check_apps({"web": dns_app()}, guard, pin_dns=True)
+    assert valid["web"].config["origin_dns"]["pinned"] == [
+        {"address": "1.1.1.1"}, {"address": "8.8.8.8"}, {"address": "2001:4860:4860::8888"},
+    ]
+    _, unpinned = apps.check_apps({"web": dns_app()}, guard)
+    assert "pinned" not in unpinned["web"].config["origin_dns"]
+
+
+def test_srv_origin_needs_no_port_and_pins_each_target():
+    guard = build_guard(DOC, resolver=PINNING)
+    raw = dns_app(origin_dns={"name": "_svc._tcp.example.net", "type": "SRV"}, origin_port=DELETE)
+    report, valid = apps.check_apps({"db": raw}, guard, pin_dns=True)
+    assert report["allowed"] is True, report
+    assert valid["db"].config["origin_dns"]["pinned"] == [
+        {"target": "a.example.net", "port": 5432, "address": "1.0.0.1"},
+        {"target": "b.example.net", "port": 6432, "address": "8.8.4.4"},
+    ]

@@ -120,7 +120,7 @@ def _kinds(entries):
 @pytest.mark.parametrize(
     "document, expected",
     [
-        pytest.param({"prefixes": []}, [], id="empty"),
+        pytest.param({"prefixes": [], "allow_empty": True}, [], id="empty-when-the-file-says-so"),
         pytest.param(
             {"prefixes": [_prefix(), _prefix()]},
             [("prefix", "104.16.0.0/13", "provider")],
@@ -158,8 +158,8 @@ def _kinds(entries):
                     )
                 ]
             },
-            [("binding", "104.16.5.1/32", None), ("prefix", "104.16.0.0/13", "provider")],
-            id="only-spectrum-bindings",
+            [("binding", "104.16.5.1/32", None), ("binding", "104.16.5.3/32", None), ("prefix", "104.16.0.0/13", "provider")],
+            id="only-spectrum-bindings-in-any-case",
         ),
         pytest.param(
             {"prefixes": [_prefix(bindings=[{"cidr": "104.16.5.1", "service_name": "Spectrum"}])]},

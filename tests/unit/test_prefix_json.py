@@ -22,8 +22,8 @@ def _column_values(columns):
 
 
 def _fast(document):
-    prefixes = prefix_json.decode(json.dumps(document).encode())
-    return prefix_json.columns_from_prefixes(prefixes) if prefixes is not None else None
+    decoded = prefix_json.decode(json.dumps(document).encode())
+    return prefix_json.columns_from_document(decoded) if decoded is not None else None
 
 
 def _many_children(count, seed=3):
@@ -44,19 +44,19 @@ def _many_children(count, seed=3):
 
 def _documents():
     yield pytest.param(DOC, id="doc")
-    yield pytest.param({"prefixes": []}, id="empty")
+    yield pytest.param({"prefixes": [], "allow_empty": True}, id="empty-when-allowed")
     yield pytest.param(_many_children(4000), id="4000-children")
     mixed = {"prefixes": [
-        {"cidr": "104.16.0.0/13", "account_id": "p", "description": "d", "extra": [1, 2],
+        {"cidr": "104.16.0.0/13", "account_id": "p", "description": "d",
          "bindings": [{"cidr": "104.16.0.1", "service_name": "Magic Transit"},
-                      {"cidr": "104.16.0.2/32", "service_name": "Spectrum"}],
-         "delegations": None},
+                      {"cidr": "104.16.0.2/32", "service_name": "Spectrum"},
+                      {"cidr": "104.16.0.3/32", "service_name": "SPECTRUM"}]},
         {"cidr": "104.16.0.0/13", "account_id": "p", "description": "other text, ignored: a duplicate",
          "delegations": [{"cidr": "104.16.0.0/13", "delegated_account_id": "q"}]},
         {"cidr": "2606:4700::/32", "account_id": "q", "bindings": [{"cidr": "2606:4700::1", "service_name": "Spectrum"}]},
         {"cidr": "::ffff:0:0/96", "account_id": "r"},
     ]}
-    yield pytest.param(mixed, id="duplicates-skipped-services-null-lists-unknown-keys")
+    yield pytest.param(mixed, id="duplicates-skipped-services")
     for seed in range(6):
         yield pytest.param(make_world(random.Random(seed))[0], id=f"random-world-{seed}")
 
@@ -67,6 +67,21 @@ def test_fast_columns_are_the_standard_columns(document):
     assert fast is not None, "regular data must take the fast path"
     assert _column_values(fast) == _column_values(prefix_data.columns_from_document(document))
     assert all(type(value) is int for value in fast.first)  # pylint: disable=unidiomatic-typecheck
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"prefixes": [{"cidr": "104.16.0.0/13", "account_id": "p", "extra": [1, 2]}]}', id="unknown-key"),
+        pytest.param('{"prefixes": [{"cidr": "104.16.0.0/13", "account_id": "p", "delegations": null}]}', id="null-list"),
+        pytest.param('{"prefixes": [{"cidr": "104.16.0.0/13", "account_id": "p", "account_id": "q"}]}', id="repeated-key"),
+        pytest.param('{"prefixes": [{"cidr": "104.16.0.0/13", "account_id": "p", "description": "a\\":b"}]}',
+                     id="value-spelling-a-key-end"),
+    ],
+)
+def test_what_the_structs_cannot_account_for_goes_the_standard_way(text):
+    decoded = prefix_json.decode(text.encode())
+    assert prefix_json.columns_from_document(decoded) is None
 
 
 @pytest.mark.parametrize("document, fragments", [p for p in BAD_DOCUMENTS if p.id != "none"])

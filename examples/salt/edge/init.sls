@@ -1,5 +1,7 @@
 {#- Render the Spectrum edge config, then reload the edge daemon only when it changed. #}
-{%- set config_dir = salt['config.get']('spectrum_edge:config_dir', '/etc/spectrum') %}
+{#- Where the file goes is the minion's own setting: pillar must not redirect the write. #}
+{%- set config_dir = salt['config.get']('spectrum_edge:config_dir', '/etc/spectrum',
+                                        omit_pillar=True, omit_grains=True, omit_master=True) %}
 
 spectrum-edge-config:
   spectrum_acl.app_config:

@@ -276,20 +276,25 @@ def cidr_ints(text):
 
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_SERVICE_LABEL = re.compile(r"_[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?")  # RFC 2782: _service._proto
 _NUMERIC_HOST = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}\.?")
 
 
-def parse_hostname(text):
+def parse_hostname(text, service=False):
     """Check an ``origin_dns`` name: letters, digits and hyphens in dot-separated labels.
 
     Names an OS resolver would read as a number (``127.1``, ``0x7f000001``) and
     address literals are refused, so no bad spelling ever reaches the resolver.
+    With ``service`` (an SRV name), leading ``_service._proto`` labels are allowed too.
     """
     _check_plain_text(text, "hostname")
     if _NUMERIC_HOST.fullmatch(text) or ":" in text:
         _refuse(text, "an address or numeric spelling is not a hostname; use origin_direct for addresses")
     name = text[:-1] if text.endswith(".") else text
-    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+    labels = name.split(".")
+    while service and len(labels) > 1 and _SERVICE_LABEL.fullmatch(labels[0]):
+        labels = labels[1:]
+    if len(name) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         _refuse(text, "not a hostname (letters, digits and hyphens in dot-separated labels)")
     if name.rsplit(".", 1)[-1].isdigit():
         _refuse(text, "the last label of a hostname cannot be all digits")

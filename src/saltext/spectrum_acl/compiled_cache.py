@@ -19,7 +19,7 @@ import tempfile
 import zlib
 from array import array
 
-from saltext.spectrum_acl import index, special_purpose
+from saltext.spectrum_acl import index, safe_files, special_purpose
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,12 @@ def _stat_key(path):
 def known_digest(cache_dir, data_path):
     """The content hash recorded for ``data_path`` when it has not changed since, else ``None``."""
     try:
-        with open(os.path.join(cache_dir, _DIGESTS), encoding="utf-8") as handle:
+        with safe_files.open_trusted(os.path.join(cache_dir, _DIGESTS), "cache file") as handle:
             stat_key, digest = json.load(handle)[os.path.abspath(data_path)]
         return digest if stat_key == _stat_key(data_path) else None
+    except safe_files.UnsafePath as exc:
+        log.warning("spectrum_acl: ignoring %s", exc)
+        return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -172,7 +175,10 @@ def load(cache_dir, data_digest):
     """
     path = cache_path(cache_dir, data_digest)
     try:
-        handle = open(path, "rb")  # pylint: disable=consider-using-with
+        handle = safe_files.open_trusted(path, "cache file")
+    except safe_files.UnsafePath as exc:
+        log.warning("spectrum_acl: ignoring %s; rebuilding", exc)
+        return None
     except OSError:
         return None
     try:

@@ -1,5 +1,12 @@
 """Exceptions raised by the engine. Each message is meant for a person to act on."""
 
+import reprlib
+
+#: How a bad pillar value is quoted: bounded in length and depth, whatever the pillar holds.
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 240
+_QUOTE.maxlevel, _QUOTE.maxlist, _QUOTE.maxdict = 4, 12, 12
+
 
 class SpectrumAclError(Exception):
     """Base class: every engine error is a clear, one-line message, never a traceback."""
@@ -21,7 +28,7 @@ class PillarShapeError(SpectrumAclError):
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"app {app!r}: field {field!r}: {problem} (got {value!r})")
+        super().__init__(f"app {app!r}: field {field!r}: {problem} (got {_QUOTE.repr(value)})")
 
 
 class PillarShapeErrors(PillarShapeError):

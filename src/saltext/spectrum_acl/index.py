@@ -26,6 +26,13 @@ import netaddr
 PREFIX = "prefix"
 DELEGATION = "delegation"
 BINDING = "binding"
+#: Bindings of this service are Spectrum edge IPs; ``service_name`` is matched case-insensitively.
+SPECTRUM_SERVICE = "spectrum"
+
+
+def is_spectrum_service(name):
+    """Is a binding's ``service_name`` Spectrum (``Spectrum``, ``spectrum``, ``SPECTRUM``...)?"""
+    return name.casefold() == SPECTRUM_SERVICE
 RESERVED = "reserved"
 KINDS = (PREFIX, DELEGATION, BINDING, RESERVED)
 KIND_CODES = {kind: code for code, kind in enumerate(KINDS)}

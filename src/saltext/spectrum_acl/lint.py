@@ -21,10 +21,23 @@ at those ids.
 
 Configuration: ``--minion-config FILE`` (or ``-c DIR`` for ``DIR/minion``, as
 ``salt-call`` does) is read with Salt's own config loader, ``minion.d``
-included; its ``spectrum_acl:`` section supplies ``prefix_data``,
-``account_id``, ``static_hosts``, ``pillar_key``, ``backend`` and ``api``, its
-``pillar_roots``, ``grains``, ``renderer``, ``pillar_merge_lists`` and the
-other pillar options apply. Flags override it. ``ext_pillar`` is not run.
+included; its ``spectrum_acl:`` section supplies the guard's settings exactly as
+on a minion (``prefix_data``, ``accounts``, ``account_id``, ``static_hosts``,
+``pillar_key``, ``backend``, ``api`` ...), and its ``pillar_roots``, ``grains``,
+``renderer``, ``pillar_merge_lists`` and the other pillar options apply. Flags
+override it. ``ext_pillar`` is not run. A ``spectrum_acl`` section in the pillar
+is ignored by the guard and reported as a ``pillar_settings`` error at its file
+and line.
+
+**The lint executes PR-supplied templates.** Pillar is rendered with a
+restricted loader (:data:`~saltext.spectrum_acl.lint_pillar.LINT_FUNCTIONS`:
+read-only lookups, no ``cmd``, ``environ``, ``file``, ``http``, ``network``,
+``cp``...) and only the ``jinja``, ``yaml``, ``json`` and ``yamlex`` renderers;
+a template that calls anything else is a render error. The guard is built, and
+the API token read, before any pillar is rendered; the token's environment
+variable is then removed and the ``spectrum_acl`` section is not in the ``opts``
+templates see. The lint's configuration (minion config, prefix data, the
+workflow) must come from the base branch, never from the PR under check.
 
 Exit codes: 0 every app passes; 1 violations; 2 usage, configuration or data
 errors, including a pillar that does not render (the message names the file,
@@ -39,6 +52,10 @@ import time
 from collections.abc import Mapping
 
 from saltext.spectrum_acl.errors import SpectrumAclError
+from saltext.spectrum_acl.resolver import Resolver
+from saltext.spectrum_acl.apps import MAX_APP_DEPTH, NestingTooDeep, plain
+from saltext.spectrum_acl.runtime import Runtime, pillar_settings_keys
+from saltext.spectrum_acl.settings import DEFAULT_PILLAR_KEY, ConfigError, Settings, static_hosts_problem
 from saltext.spectrum_acl.lint_formats import FORMATS, JSON_SCHEMA, SCHEMA_ID, github_line, summary_line, write
 from saltext.spectrum_acl.lint_pillar import (
     DEFAULT_MINION_ID,
@@ -54,7 +71,7 @@ from saltext.spectrum_acl.lint_pillar import (
 from saltext.spectrum_acl.lint_report import KINDS, Collector
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_ERROR = 0, 1, 2
-DEFAULT_PILLAR_KEY = "spectrum:apps"
+ENV_TOKEN = "SPECTRUM_ACL_API_TOKEN"
 
 
 def add_command(commands):
@@ -84,6 +101,8 @@ def add_command(commands):
     backend.add_argument("--data", metavar="FILE", help="prefix data file (default: spectrum_acl:prefix_data, $SPECTRUM_ACL_PREFIX_DATA)")
     backend.add_argument("--api-url", metavar="URL", help="judge with the Addressing API at URL (token: spectrum_acl:api or $SPECTRUM_ACL_API_TOKEN)")
     config.add_argument("--account-id", metavar="ID", help="account for apps that name none (overrides spectrum:account_id)")
+    config.add_argument("--accounts", action="extend", nargs="+", metavar="ID",
+                        help="the accounts apps may name (overrides spectrum_acl:accounts of the minion config)")
     config.add_argument("--static-hosts", metavar="FILE", help="YAML {name: [addresses]} for origin_dns names, merged over spectrum_acl:static_hosts")
     config.add_argument("--offline", action="store_true", help="resolve origin_dns names only from static hosts; others are denied")
     output = lint.add_argument_group("output")
@@ -156,14 +175,11 @@ def _yaml_mapping(path, what):
 
 
 def _static_hosts(path):
+    """A ``--static-hosts`` file, checked as ``spectrum_acl:static_hosts`` is."""
     hosts = _yaml_mapping(path, "static hosts file")
-    for name, addresses in hosts.items():
-        if isinstance(addresses, str):
-            hosts[name] = addresses = [addresses]
-        if not isinstance(name, str) or not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
-            raise LintConfigError(
-                f"static hosts file {path!r}: entry {name!r} must map a name to a list of addresses (got {addresses!r})"
-            )
+    problem = static_hosts_problem(hosts)
+    if problem:
+        raise LintConfigError(f"static hosts file {path!r}: {problem}")
     return hosts
 
 
@@ -181,17 +197,14 @@ def use_api_backend(section, url):
             "--api-url needs the Addressing API client (saltext.spectrum_acl.api_client), "
             "which this installation does not have; use --data FILE instead"
         )
-    from saltext.spectrum_acl import runtime  # pylint: disable=import-outside-toplevel
-
-    if "api" not in getattr(runtime, "BACKENDS", ()):
-        raise LintConfigError("--api-url: this installation's runtime has no 'api' backend; use --data FILE instead")
     section["backend"] = "api"
     api = dict(section.get("api") or {})
     api["url"] = url
     section["api"] = api
 
 
-def _spectrum_section(args, opts):
+def _settings(args, opts):
+    """The guard's settings: the minion config's ``spectrum_acl`` section, then the flags."""
     section = opts.get("spectrum_acl") or {}
     if not isinstance(section, Mapping):
         raise LintConfigError(f"spectrum_acl in the minion config must be a mapping (got {type(section).__name__})")
@@ -205,18 +218,30 @@ def _spectrum_section(args, opts):
         section["backend"] = "local"
     if args.api_url:
         use_api_backend(section, args.api_url)
-    hosts = section.get("static_hosts") or {}
-    if not isinstance(hosts, Mapping):
-        raise LintConfigError(f"spectrum_acl:static_hosts must be a mapping of name to addresses (got {hosts!r})")
-    hosts = dict(hosts)
     if args.static_hosts:
+        hosts = dict(section.get("static_hosts") or {}) if isinstance(section.get("static_hosts"), Mapping) else {}
         hosts.update(_static_hosts(args.static_hosts))
-    section["static_hosts"] = hosts
+        section["static_hosts"] = hosts
     if args.pillar_key:
         section["pillar_key"] = args.pillar_key
-    if not isinstance(section.get("pillar_key", DEFAULT_PILLAR_KEY), str) or not section.get("pillar_key", DEFAULT_PILLAR_KEY):
-        raise LintConfigError(f"spectrum_acl:pillar_key must be a non-empty string like {DEFAULT_PILLAR_KEY!r}")
-    return section
+    if args.accounts:
+        section["accounts"] = list(args.accounts)
+    if args.account_id:  # the operator's own flag: trusted like the config, so it is authorised too
+        section["account_id"] = args.account_id
+        if isinstance(section.get("accounts"), list) and args.account_id not in section["accounts"]:
+            section["accounts"] = section["accounts"] + [args.account_id]
+    try:
+        return Settings.from_section(section)
+    except ConfigError as exc:
+        raise LintConfigError(str(exc)) from None
+
+
+def _scrub_token_environment(settings):
+    """Remove the API token variables from the environment: the PR's templates run next."""
+    names = {ENV_TOKEN, settings.api.get("token_env") or ENV_TOKEN}
+    for name in names:
+        if isinstance(name, str):
+            os.environ.pop(name, None)
 
 
 # --------------------------------------------------------------------------- the run
@@ -231,13 +256,17 @@ def lint(args):
     context, minions, rendered, cache = {}, [], set(), {}
     with Compiler(config_path) as compiler:
         opts = _load(compiler, minion_ids[0])
-        section = _spectrum_section(args, opts)
+        settings = _settings(args, opts)
         grains = dict(opts.get("grains") or {}) if isinstance(opts.get("grains"), Mapping) else {}
         if args.grains:
             grains.update(_yaml_mapping(args.grains, "grains file"))
         roots = [os.path.abspath(root) for root in args.pillar_roots or []]
-        compiler.configure(roots, args.pillarenv, grains, {"spectrum_acl": section})
-        key_parts = section.get("pillar_key", DEFAULT_PILLAR_KEY).split(":")
+        compiler.configure(roots, args.pillarenv, grains)
+        started = time.perf_counter()
+        guard = _guard(compiler, settings, args.offline)
+        timings["data"] += time.perf_counter() - started
+        _scrub_token_environment(settings)  # read once above; PR templates run below
+        key_parts = settings.pillar_key.split(":")
         # Lines of passing checks are shown only by json, junit and --verbose text.
         collector = Collector(key_parts, lines_for_passing=args.format in ("json", "junit") or args.verbose)
         for minion_id in minion_ids:
@@ -253,9 +282,11 @@ def lint(args):
             }
             minions.append(minion)
             started = time.perf_counter()
-            checked = _check(compiled, context, args, key_parts, cache, len(minion_ids) > 1, timings)
-            timings["check"] += time.perf_counter() - started - checked.get("data", 0.0)
+            checked = _check(compiled, context, settings, guard, args, key_parts, cache, len(minion_ids) > 1)
+            timings["check"] += time.perf_counter() - started
             started = time.perf_counter()
+            for key in pillar_settings_keys(compiled.pillar):
+                collector.pillar_settings(compiled, key)
             if checked["report"] is None:
                 collector.warn(minion_id, "no_apps", f"the pillar of minion {minion_id!r} has no {':'.join(key_parts)!r}: "
                                "top.sls targets no SLS with apps at this id (pass --minion-id for your edge minions)")
@@ -313,32 +344,37 @@ def _lookup(pillar, key_parts):
 _MISSING = object()
 
 
-def _check(compiled, context, args, key_parts, cache, use_cache, timings):
-    """Run ``check_apps`` through the Salt glue; ``{"report": None}`` when the pillar has no apps."""
-    from saltext.spectrum_acl.runtime import Runtime, plain  # pylint: disable=import-outside-toplevel
+def _guard(compiler, settings, offline):
+    """The guard, built from trusted settings before any pillar is rendered (the token is read here)."""
+    runtime = Runtime({"cp.cache_file": compiler.cache_file}, {}, {}, compiler.opts, settings=settings)
+    guard = runtime.guard()
+    if offline:
+        guard.resolver = Resolver(settings.static_hosts, use_dns=False)
+    return guard
 
+
+def _check(compiled, context, settings, guard, args, key_parts, cache, use_cache):
+    """Run ``check_apps`` through the Salt glue; ``{"report": None}`` when the pillar has no apps."""
     raw_apps = _lookup(compiled.pillar, key_parts)
     if raw_apps is _MISSING:
         return {"report": None}
-    runtime = Runtime(compiled.functions, context, compiled.pillar, compiled.opts)
+    runtime = Runtime(None, context, compiled.pillar, compiled.opts, settings=settings, guard=guard)
     default_account_id = runtime.default_account_id(args.account_id)
-    started = time.perf_counter()
-    guard = runtime.guard()
-    if args.offline:
-        from saltext.spectrum_acl.resolver import StaticResolver  # pylint: disable=import-outside-toplevel
+    key = None
+    if use_cache:
+        try:
+            key = json.dumps([plain(raw_apps, MAX_APP_DEPTH + 2), default_account_id], sort_keys=True, default=repr)
+        except NestingTooDeep:
+            pass  # check_apps reports it; such a pillar is not worth a cache entry
 
-        guard.resolver = StaticResolver(runtime.option("static_hosts") or {}, fallback=None)
-    data_time = time.perf_counter() - started
-    timings["data"] += data_time
-    key = json.dumps([plain(raw_apps), default_account_id], sort_keys=True, default=repr) if use_cache else None
     if key is not None and key in cache:
         report = cache[key]
     else:
-        # The very call salt-call spectrum_acl.check_apps makes: same pillar key, account and guard.
+        # The very call salt-call spectrum_acl.check_apps makes: same pillar key, accounts and guard.
         report, _ = runtime.check_apps(account_id=args.account_id)
         if key is not None:
             cache[key] = report
-    return {"report": report, "raw_apps": raw_apps, "default_account_id": default_account_id, "data": data_time}
+    return {"report": report, "raw_apps": raw_apps, "default_account_id": default_account_id}
 
 
 def _mentions(path, word):

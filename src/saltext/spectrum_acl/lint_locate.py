@@ -110,6 +110,36 @@ class SourceFile:
             node, line = child[0], child[1] + offset
         return line
 
+    def scalar(self, app, field):
+        """``(text as written, line)`` of an unquoted scalar field of ``app``, or ``None``.
+
+        What YAML made of it may differ from what was written (``22:22`` is read as the
+        base-60 number 1342), so the lint looks at the source for such fields.
+        """
+        steps = field_steps(field)
+        if not steps:
+            return None
+        if self._plain_yaml:
+            found = self._block(app) or self._all_apps().get(str(app))
+            if found is None:
+                return None
+            node, offset = found[1], (found[2] if len(found) == 3 else 0)
+            line = None
+            for step in steps:
+                child = _child(node, step, want_key_line=True)
+                if child is None:
+                    return None
+                node, line = child[0], child[1] + offset
+            if isinstance(node, yaml.ScalarNode) and not node.style:  # plain: None, or "" from libyaml
+                return node.value, line
+            return None
+        line = self._text_line(app, field)
+        key = steps[-1] if isinstance(steps[-1], str) else None
+        if line is None or key is None:
+            return None
+        match = re.search(rf"(?:^|[{{,\s]){re.escape(key)}\s*:\s*([^\s,}}#]+)", self.lines[line - 1])
+        return (match.group(1), line) if match else None
+
     def _block(self, app):
         """The app's key and value nodes composed from its own block of lines, or ``None``.
 
@@ -225,7 +255,9 @@ class Locator:
         found = {}
         for record in records:
             for name in apps_in(record.data, self.key_parts):
-                found.setdefault(name, []).append(record)
+                defined = found.setdefault(name, [])
+                if record not in defined:  # 1: and "1": in one file are one name here, not two files
+                    defined.append(record)
         return found
 
     def find_by_name(self, app, records):

@@ -14,6 +14,13 @@ order), so for a key set in two files the later record is the one Salt keeps.
 
 External pillars (``ext_pillar``) are not run: CI has no access to them, and
 they are not part of a pillar repository.
+
+The pillar comes from the pull request under check, so its templates are
+untrusted code. They render with :data:`LINT_FUNCTIONS` as ``salt`` (read-only
+lookups; calling anything else is a render error that says so), only the
+:data:`LINT_RENDERERS` (no ``py``, ``pyobjects``, ``gpg``...), and ``opts``
+without the guard's own ``spectrum_acl`` section. Salt renders Jinja in a
+sandboxed environment.
 """
 
 import contextlib
@@ -27,6 +34,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from saltext.spectrum_acl.errors import SpectrumAclError
+
+#: What PR pillar may call while the lint renders it: read-only lookups. Nothing that
+#: runs commands, reads files or the environment, writes, or talks to the network.
+LINT_FUNCTIONS = frozenset((
+    "config.get", "config.option",
+    "defaults.deepcopy", "defaults.merge", "defaults.update",
+    "grains.get", "grains.has_value", "grains.item", "grains.items", "grains.ls",
+    "match.compound", "match.glob", "match.grain", "match.list", "match.pcre",
+    "pillar.get", "pillar.item", "pillar.items", "pillar.keys",
+    "slsutil.merge", "slsutil.merge_all", "slsutil.update",
+))
+#: Renderers PR pillar may use: data and Jinja, no Python (py, pyobjects) and no decryption (gpg).
+LINT_RENDERERS = ("jinja", "yaml", "json", "yamlex")
 
 #: Minion id used when none is given: a plain name that ``'*'`` targets match.
 DEFAULT_MINION_ID = "spectrum-acl-lint"
@@ -110,6 +130,29 @@ def _one_line(exc):
     return " ".join(str(exc).split())
 
 
+class RestrictedFunctions(Mapping):
+    """Salt's execution modules as PR templates see them: :data:`LINT_FUNCTIONS` only."""
+
+    def __init__(self, loader, allowed=LINT_FUNCTIONS):
+        self._loader = loader
+        self._allowed = allowed
+        self.pack = loader.pack  # Pillar sets __pillar__ in it
+
+    def __getitem__(self, name):
+        if name not in self._allowed:
+            raise KeyError(name)
+        return self._loader[name]
+
+    def __contains__(self, name):
+        return name in self._allowed and name in self._loader
+
+    def __iter__(self):
+        return iter(sorted(self._allowed))
+
+    def __len__(self):
+        return len(self._allowed)
+
+
 class Compiler:
     """Compiles pillar for minion ids from one set of options; a context manager (temp dirs).
 
@@ -123,6 +166,8 @@ class Compiler:
         self.grains = {}
         self._tmp = None
         self._pillars = []
+        self._functions = None
+        self._file_client = None
 
     def __enter__(self):
         self._tmp = tempfile.mkdtemp(prefix="spectrum-acl-lint-")
@@ -132,6 +177,9 @@ class Compiler:
         for pillar_obj in self._pillars:
             with contextlib.suppress(Exception):
                 pillar_obj.destroy()
+        if self._file_client is not None:
+            with contextlib.suppress(Exception):
+                self._file_client.destroy()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def load(self, minion_id):
@@ -158,14 +206,34 @@ class Compiler:
                 "pillar_cache": False,
                 "ext_pillar": [],
                 "decrypt_pillar": [],
+                "renderer_whitelist": list(LINT_RENDERERS),
+                "renderer_blacklist": [],
             }
         )
         self.opts = opts
         return opts
 
-    def configure(self, pillar_roots=None, pillarenv=None, grains=None, overrides=None):
-        """Apply ``--pillar-root`` (replaces ``pillar_roots``), ``--pillarenv``, grains and option overrides."""
+    def cache_file(self, url):
+        """Fetch a ``salt://`` URL from the config's ``file_roots`` (the lint's own prefix data)."""
+        import salt.fileclient  # pylint: disable=import-outside-toplevel
+
+        if self._file_client is None:
+            self._file_client = salt.fileclient.get_file_client(self.opts)
+        return self._file_client.cache_file(url)
+
+    def configure(self, pillar_roots=None, pillarenv=None, grains=None):
+        """Apply ``--pillar-root`` (replaces ``pillar_roots``), ``--pillarenv`` and grains.
+
+        The guard's own ``spectrum_acl`` section leaves the options here: PR templates see ``opts``.
+        """
         opts = self.opts
+        opts.pop("spectrum_acl", None)
+        refused = refused_renderers(str(opts.get("renderer") or "jinja|yaml"))
+        if refused:
+            raise LintConfigError(
+                f"renderer {opts.get('renderer')!r} of the minion config uses {', '.join(refused)}, which the lint "
+                f"does not run on pull-request pillar (allowed: {', '.join(LINT_RENDERERS)})"
+            )
         if pillar_roots:
             opts["pillar_roots"] = {"base": list(pillar_roots)}
         if pillarenv:
@@ -181,7 +249,6 @@ class Compiler:
                 if not os.path.isdir(root_dir):
                     raise LintConfigError(f"pillar root {root_dir!r} (saltenv {saltenv!r}) is not a directory")
         self.grains = dict(grains or {})
-        opts.update(overrides or {})
 
     def _opts(self, minion_id):
         opts = dict(self.opts)
@@ -205,7 +272,9 @@ class Compiler:
 
         opts = self._opts(minion_id)
         saltenv = opts.get("saltenv") or None
-        pillar_obj = _recording_pillar_class(salt.pillar.Pillar)(opts, self.grains_of(minion_id), minion_id, saltenv)
+        pillar_obj = _recording_pillar_class(salt.pillar.Pillar)(
+            opts, self.grains_of(minion_id), minion_id, saltenv, functions=self._restricted_functions(opts)
+        )
         # Its file clients stay open until the compiler closes: the loaded modules use them
         # (cp.cache_file for salt:// prefix data).
         self._pillars.append(pillar_obj)
@@ -217,6 +286,17 @@ class Compiler:
         return CompiledPillar(minion_id, compiled, records, pillar_obj.functions, opts)
 
 
+    def _restricted_functions(self, opts):
+        """The execution modules PR templates may call, loaded once per run."""
+        import salt.loader  # pylint: disable=import-outside-toplevel
+
+        if self._functions is None:
+            modules = sorted({name.split(".", 1)[0] for name in LINT_FUNCTIONS})
+            loader = salt.loader.minion_mods(opts, utils=salt.loader.utils(opts), whitelist=modules)
+            self._functions = RestrictedFunctions(loader)
+        return self._functions
+
+
 def _recording_pillar_class(base):
     class RecordingPillar(base):
         """A :class:`salt.pillar.Pillar` that records each SLS it renders, in merge order."""
@@ -226,14 +306,47 @@ def _recording_pillar_class(base):
             super().__init__(*args, **kwargs)
 
         def render_pstate(self, sls, saltenv, mods, defaults=None):
-            state, mods, errors = super().render_pstate(sls, saltenv, mods, defaults)
             path = self.client.get_state(sls, saltenv).get("dest") or None
             path = os.path.abspath(path) if path else None
+            refused = _refused_renderer(path)
+            if refused:
+                self.lint_records.append(SlsRecord(saltenv, sls, path, None))
+                return {}, mods, [f"Rendering SLS '{sls}' failed, render error: {refused}"]
+            state, mods, errors = super().render_pstate(sls, saltenv, mods, defaults)
             # ``mods[sls]`` is what the file rendered to on its own; ``state`` has its includes merged in.
             self.lint_records.append(SlsRecord(saltenv, sls, path, mods.get(sls)))
             return state, mods, errors
 
     return RecordingPillar
+
+
+def refused_renderers(pipe):
+    """The renderers of a pipe (``jinja|yaml``) that PR pillar may not use."""
+    import salt.template  # pylint: disable=import-outside-toplevel
+
+    pipe = salt.template.OLD_STYLE_RENDERERS.get(pipe.strip(), pipe)
+    names = [part.strip().split(" ", 1)[0] for part in pipe.split("|")]
+    return [name for name in names if name not in LINT_RENDERERS]
+
+
+def _refused_renderer(path):
+    """Why the file's ``#!`` renderer line is refused, or ``None``: Salt itself would skip it silently."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            first = handle.readline().strip()
+    except OSError:
+        return None
+    if not first.startswith("#!") or first.startswith("#!/"):
+        return None
+    refused = refused_renderers(first[2:])
+    if not refused:
+        return None
+    return (
+        f"the {', '.join(refused)} renderer is not available to the lint: pull-request pillar renders with "
+        f"{', '.join(LINT_RENDERERS)} only; line 1"
+    )
 
 
 def _dedupe(records):
@@ -252,8 +365,18 @@ _MISSING_SLS = re.compile(r"Specified SLS '(?P<sls>[^']+)' in environment '(?P<e
 _TOP_ERROR = re.compile(r"Rendering (?:Primary )?Top file (?:(?P<sls>\S+) )?failed, render error:\s*(?P<why>.*)", re.S)
 
 
+_REFUSED_FUNCTION = re.compile(r"has no attribute '(?P<name>[A-Za-z0-9_]+\.[A-Za-z0-9_]+)'")
+
+
 def _clean_why(why):
     why = why.split("\n---", 1)[0]  # Salt appends the template around a Jinja error
+    refused = _REFUSED_FUNCTION.search(why)
+    if refused and refused.group("name") not in LINT_FUNCTIONS:
+        line = _LINE.search(why)
+        return (
+            f"{refused.group('name')} is not available to the lint: it renders pull-request pillar with read-only "
+            f"lookups only ({', '.join(sorted(LINT_FUNCTIONS))})" + (f"; {line.group(0)}" if line else "")
+        )
     return _one_line(why.replace(' in "<unicode string>",', " at"))
 
 

@@ -12,8 +12,9 @@ and one check per judged origin.
 """
 
 
-from saltext.spectrum_acl.apps import normalise_app
-from saltext.spectrum_acl.errors import PillarShapeError
+import re
+
+from saltext.spectrum_acl.apps import app_key
 from saltext.spectrum_acl.lint_locate import Locator
 from saltext.spectrum_acl.lint_pillar import display_path
 
@@ -21,6 +22,7 @@ from saltext.spectrum_acl.lint_pillar import display_path
 KINDS = {
     "shape": "the app's shape is wrong, or an origin is not written in a form strict parsing accepts",
     "edge_ip_collision": "one static edge IP is claimed by two apps",
+    "edge_ip_space": "a static edge IP is in reserved space, or in space the app's account neither owns nor holds",
     "duplicate_app": "the same app is defined in two SLS files; pillar merge lets one override the other",
     "app_edge_ip": "an origin is the static edge IP of an app in this pillar (the proxy would loop; 'cycle' lists the loop)",
     "edge_ip": "an origin is a Spectrum edge IP (a binding in the prefix data or the Addressing API)",
@@ -28,11 +30,16 @@ KINDS = {
     "reserved": "an origin is in reserved space (IANA special-purpose, multicast, non-global IPv6)",
     "unresolvable": "an origin_dns name does not resolve, so it cannot be judged (fails closed)",
     "denied": "an origin is denied for another reason (e.g. the Addressing API refused or failed)",
+    "pillar_settings": "pillar sets the guard's own spectrum_acl settings, which only the minion config may set (ignored)",
     "no_apps": "a linted minion's pillar has no apps key (warning)",
     "not_linted": "an SLS file that mentions the apps key is in no linted minion's pillar (warning)",
 }
 
 _ABSENT = object()
+#: An unquoted YAML 1.1 base-60 number: ``22:22`` is read as 1342, ``1:00:00`` as 3600.
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+")
+#: Fields a person writes as a number, where a base-60 reading silently changes the value.
+_NUMBER_FIELDS = ("origin_port", "origin_dns.ttl")
 
 
 def _reserved_cidrs():
@@ -126,6 +133,23 @@ class Collector:
                 return record.path, locator.source(record.path).line_by_name(self.key_parts[-1])
         return None, None
 
+    def pillar_settings(self, compiled, key):
+        """An error at the SLS (and line) that sets ``key`` (``spectrum_acl`` or ``master:spectrum_acl``)."""
+        from saltext.spectrum_acl.runtime import ignored_settings_notice  # pylint: disable=import-outside-toplevel
+
+        path = line = None
+        parts = key.split(":")
+        for record in reversed(compiled.records):
+            node = record.data
+            for part in parts:
+                node = node.get(part, _ABSENT) if isinstance(node, dict) else _ABSENT
+            if node is not _ABSENT and record.path:
+                path = record.path
+                line = Locator(self.key_parts, self.sources).source(path).line_by_name(parts[-1])
+                break
+        self._finding(compiled.minion_id, "error", "pillar_settings", ignored_settings_notice([key]),
+                      field=key, file=path, line=line)
+
     def warn(self, minion_id, kind, message, file=None):
         self._finding(minion_id, "warning", kind, message, file=file)
 
@@ -142,30 +166,31 @@ class Collector:
                 self._finding(minion_id, "error", "shape", message, field=pillar_key, file=file, line=line)
                 self._check(minion_id, None, pillar_key, file, line, message, "shape", _location(file, line))
 
-        originals = {str(name): name for name in raw_apps} if isinstance(raw_apps, dict) else {}
+        originals = {app_key(name): name for name in raw_apps} if isinstance(raw_apps, dict) else {}
         denials = iter(report["denials"])
         edges = {}
         pending = []
         for app, entry in report["apps"].items():
             raw = raw_apps.get(originals.get(app, app)) if originals else None
-            where = _Where(locator, app, definitions.get(app), compiled.records)
+            written = str(originals.get(app, app))  # how the name is spelt in the source
+            where = _Where(locator, written, definitions.get(written), compiled.records)
             definition_failures = []
-            if entry["errors"]:
-                if entry.get("account_id") is None:  # shape: normalise_app refused the app
-                    fields = _shape_fields(originals.get(app, app), raw, default_account_id)
-                    for message, field in zip(entry["errors"], fields + [None] * len(entry["errors"])):
-                        file, line = where.of(field)
-                        self._finding(minion_id, "error", "shape", _strip_app_prefix(app, message), app=app,
-                                      field=field, file=file, line=line)
-                        definition_failures.append(("shape", message, file, line))
-                else:  # the app is well formed: its errors are static edge IP collisions
-                    for message in entry["errors"]:
-                        field = _collision_field(raw, message)
-                        file, line = where.of(field)
-                        self._finding(minion_id, "error", "edge_ip_collision", _strip_app_prefix(app, message),
-                                      app=app, field=field, file=file, line=line, account_id=entry.get("account_id"))
-                        definition_failures.append(("edge_ip_collision", message, file, line))
-            records = definitions.get(app) or []
+            for field, text, line in _base60_numbers(where, raw):
+                message = (
+                    f"field {field!r}: YAML 1.1 reads the unquoted {text} as the base-60 number {_nested(raw, field)}; "
+                    'write a port range as "1000-2000" and a number in plain digits'
+                )
+                self._finding(minion_id, "error", "shape", message, app=app, field=field, file=where.path_of(field),
+                              line=line)
+                definition_failures.append(("shape", message, where.path_of(field), line))
+            fields, kinds = entry.get("error_fields") or [], entry.get("error_kinds") or []
+            for message, field, kind in zip(entry["errors"], fields + [None] * len(entry["errors"]),
+                                            kinds + ["shape"] * len(entry["errors"])):
+                file, line = where.of(field)
+                self._finding(minion_id, "error", kind, _strip_app_prefix(app, message), app=app, field=field,
+                              file=file, line=line, account_id=entry.get("account_id"))
+                definition_failures.append((kind, message, file, line))
+            records = definitions.get(written) or []
             if len(records) > 1:
                 files = [display_path(r.path) or r.sls for r in records]
                 for record in records:
@@ -254,6 +279,14 @@ class _Where:
                     return record
         return chosen
 
+    def path_of(self, field):
+        return self._record_for(field).path if self.records else self.fallback
+
+    def scalar(self, field):
+        """``(text, line)`` of an unquoted scalar field as written in the source, or ``None``."""
+        path = self.path_of(field)
+        return self.locator.source(path).scalar(self.app, field) if path else None
+
     def of(self, field, want_line=True):
         """``(path, line)``; either may be ``None`` (``line`` is when ``want_line`` is false)."""
         if self.records:
@@ -289,28 +322,23 @@ def _own_app(data, key_parts, app):
     return None
 
 
-def _shape_fields(name, raw, default_account_id):
-    """The field of each shape error of an app, in the order ``check_apps`` reports them."""
-    try:
-        normalise_app(name, raw, default_account_id)
-    except PillarShapeError as exc:
-        return [error.field if isinstance(error.field, str) else None for error in getattr(exc, "errors", [exc])]
-    return []
+def _nested(raw, field):
+    node = raw
+    for step in field.split("."):
+        node = node.get(step) if isinstance(node, dict) else None
+    return node
 
 
-def _collision_field(raw, message):
-    ips = (raw or {}).get("edge_ips", {}).get("ips") if isinstance(raw, dict) and isinstance(raw.get("edge_ips"), dict) else None
-    if isinstance(ips, list):
-        from saltext.spectrum_acl.addressing import parse_address  # pylint: disable=import-outside-toplevel
-
-        for position, text in enumerate(ips):
-            try:
-                address = str(parse_address(text))
-            except Exception:  # pylint: disable=broad-except
-                continue
-            if f"(got {address!r})" in message:
-                return f"edge_ips.ips[{position}]"
-    return "edge_ips.ips"
+def _base60_numbers(where, raw):
+    """``(field, text, line)`` of number fields whose source is an unquoted base-60 spelling."""
+    found = []
+    for field in _NUMBER_FIELDS:
+        value = _nested(raw, field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            written = where.scalar(field)
+            if written and _SEXAGESIMAL.fullmatch(written[0]):
+                found.append((field, written[0], written[1]))
+    return found
 
 
 def _origin_field(raw, position):

@@ -33,7 +33,7 @@ from saltext.spectrum_acl.index import (
     Span,
     network_of,
 )
-from saltext.spectrum_acl.resolver import ResolutionError, system_resolver
+from saltext.spectrum_acl.resolver import ResolutionError, Resolver
 
 #: Reasons of one kind beyond this many are summarised as "... and N more".
 MAX_REASONS_PER_KIND = 5
@@ -278,7 +278,9 @@ class OriginGuard:
 
     :param prefix_index: prefixes, delegations, bindings and reserved blocks.
     :param app_bindings: optional index of static edge IPs of apps in the same pillar.
-    :param resolver: ``name -> [address]`` for hostname origins; the system resolver by default.
+    :param resolver: has ``lookup(name, record_type)`` returning a
+        :class:`~saltext.spectrum_acl.resolver.Resolution` or raising ``ResolutionError``;
+        a DNS :class:`~saltext.spectrum_acl.resolver.Resolver` by default.
     :param remote: optional remote judge (the Addressing API client). It has
         ``prefetch(pairs)``, taking ``(account_id, network)`` pairs to ask in batches, and
         ``judge(network, account_id)``, returning the five flags as a dict or raising
@@ -289,7 +291,7 @@ class OriginGuard:
     def __init__(self, prefix_index, app_bindings=None, resolver=None, remote=None):
         self.prefix_index = prefix_index
         self.app_bindings = app_bindings if app_bindings is not None else PrefixIndex()
-        self.resolver = resolver or system_resolver
+        self.resolver = resolver or Resolver()
         self.remote = remote
         self._resolved = {}
         self._account_keys = {}
@@ -354,32 +356,39 @@ class OriginGuard:
                 raise
         return VerdictBatch(self, origins, account_id, found, deciding, full)
 
-    def resolve(self, name):
-        """Resolve ``name`` once per guard: ``(addresses, None)`` or ``([], reason it cannot be judged)``."""
-        if name not in self._resolved:
-            self._resolved[name] = self._resolve(name)
-        return self._resolved[name]
+    def resolve(self, name, record_type=""):
+        """Resolve ``name`` once per guard: ``(Resolution, None)`` or ``(None, why it cannot be judged)``."""
+        key = (name, record_type)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(name, record_type)
+        return self._resolved[key]
 
-    def _resolve(self, name):
+    def _resolve(self, name, record_type):
         try:
-            answers = self.resolver(name)
+            resolution = self.resolver.lookup(name, record_type)
         except (ResolutionError, OSError) as exc:
-            return [], f"{name} does not resolve ({exc}); a name must resolve to be judged"
-        if not answers:
-            return [], f"{name} resolves to no address; a name must resolve to be judged"
+            return None, f"{name} does not resolve ({exc}); a name must resolve to be judged"
+        if not resolution.addresses:
+            return None, f"{name} resolves to no address; a name must resolve to be judged"
         try:
-            return [parse_address(answer) for answer in answers], None
+            for answer in resolution.addresses:
+                parse_address(answer)
         except OriginSyntaxError as exc:
-            return [], f"{name} resolved to an address that cannot be judged: {exc}"
+            return None, f"{name} resolved to an address that cannot be judged: {exc}"
+        return resolution, None
 
-    def check_hostname(self, name, account_id):
-        """Resolve ``name`` (A and AAAA) and judge every address; deny when nothing resolves."""
+    def check_hostname(self, name, account_id, record_type=""):
+        """Resolve ``name`` (A and AAAA, one of them, or SRV targets) and judge every address.
+
+        Denies when nothing resolves: a name that cannot be judged fails closed.
+        """
         label = f"{name} (origin_dns)"
-        addresses, problem = self.resolve(name)
+        resolution, problem = self.resolve(name, record_type)
         if problem:
             return denied(label, account_id, problem)
+        addresses = [parse_address(address) for address in resolution.addresses]
         verdict = self.check_networks(label, [netaddr.IPNetwork(address) for address in addresses], account_id)
-        verdict.prepend_reason(f"{name} resolves to {', '.join(str(address) for address in addresses)}")
+        verdict.prepend_reason(describe_resolution(resolution))
         return verdict
 
     def check_networks(self, label, networks, account_id):
@@ -463,6 +472,17 @@ class OriginGuard:
         verb = "allows" if flags["allowed"] else "denies"
         evidence.append(("remote", span, carrier, None, f"the Addressing API {verb} it ({described})", not flags["allowed"]))
         return found
+
+
+def describe_resolution(resolution):
+    """``name resolves to a, b``; for SRV, each target with its port and addresses."""
+    if not resolution.targets:
+        via = "" if resolution.source == "dns" else f" (from {resolution.source})"
+        return f"{resolution.name} resolves to {', '.join(resolution.addresses)}{via}"
+    targets = "; ".join(
+        f"{target.target}:{target.port} at {', '.join(target.addresses)}" for target in resolution.targets
+    )
+    return f"{resolution.name} (SRV) points at {targets}"
 
 
 def _network(span):

@@ -8,6 +8,7 @@ prefix, a duplicate prefix with another owner) it returns ``None``, and the
 standard path, which explains every problem, runs instead.
 """
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import msgspec
@@ -16,9 +17,6 @@ import numpy as np
 from saltext.spectrum_acl import index
 from saltext.spectrum_acl.addressing import cidr_ints
 from saltext.spectrum_acl.bulk import Family, parse_many
-
-SPECTRUM_SERVICE = "Spectrum"
-
 
 class _Child(msgspec.Struct, gc=False):
     cidr: Any = None
@@ -36,6 +34,7 @@ class _Prefix(msgspec.Struct, gc=False):
 
 class _Document(msgspec.Struct, gc=False):
     prefixes: list[_Prefix]
+    allow_empty: Any = None
 
 
 _DECODER = msgspec.json.Decoder(_Document)
@@ -88,7 +87,7 @@ class _Layout:
             if not _all_nonempty_str(values):
                 return False
             accounts = [0] * len(values)
-            kept = [value == SPECTRUM_SERVICE for value in values]
+            kept = [index.is_spectrum_service(value) for value in values]
         self.child_texts.extend([child.cidr for child in children])
         self.child_accounts.extend(accounts)
         self.child_kinds.extend([kind] * len(values))
@@ -98,22 +97,43 @@ class _Layout:
         return True
 
 
+@dataclass
+class Decoded:
+    """A decoded document: its prefixes (structs), ``allow_empty``, and how many keys its text has."""
+
+    prefixes: list
+    allow_empty: Any
+    key_count: int
+
+
 def decode(raw):
-    """The ``prefixes`` of a JSON document as structs, or ``None`` when it does not have the expected shape."""
+    """The JSON document as structs, or ``None`` when it does not have the expected shape.
+
+    msgspec keeps the last of duplicate keys silently, so the document is declined unless
+    its key count (every ``":`` that ends a key) is exactly what the structs account for:
+    then no key was repeated, and no unknown or null key is there. The standard path
+    explains anything declined.
+    """
     try:
-        return _DECODER.decode(raw).prefixes
+        document = _DECODER.decode(raw)
     except (msgspec.MsgspecError, RecursionError):
         return None
+    # every key ends '":'; so does the opening quote of an IPv6 value like "::1/128", counted apart
+    return Decoded(document.prefixes, document.allow_empty, raw.count(b'":') - raw.count(b'"::'))
 
 
-def columns_from_prefixes(prefixes):
-    """:class:`~saltext.spectrum_acl.index.Columns` from decoded ``prefixes``, or ``None`` when they are irregular.
+def columns_from_document(document):
+    """:class:`~saltext.spectrum_acl.index.Columns` from a decoded document, or ``None`` when it is irregular.
 
-    The list is emptied as it is read, so that its structs are freed before the columns are made.
+    Its list of prefixes is emptied as it is read, so that its structs are freed before the columns are made.
     """
+    prefixes = document.prefixes
+    keys = 1 + (document.allow_empty is not None)
     layout = _Layout(index.Columns())
     seen = {}
     for record in prefixes:
+        keys += 2 + (record.description is not None) + (record.delegations is not None) + (record.bindings is not None)
+        keys += 2 * (len(record.delegations or ()) + len(record.bindings or ()))
         description = record.description
         if not _nonempty_str(record.account_id) or not (description is None or _nonempty_str(description)):
             return None
@@ -129,6 +149,8 @@ def columns_from_prefixes(prefixes):
             if children and not layout.add_children(children, kind, parent[0]):
                 return None
     prefixes.clear()
+    if keys != document.key_count:  # a repeated or unknown key, or a value that spells '":'
+        return None
     return _assemble(layout)
 
 

@@ -1,96 +1,116 @@
-"""What the Salt loader modules share: configuration, per-run caching and pillar access.
+"""What the Salt loader modules share: trusted settings, per-run caching and pillar access.
 
 The execution and state modules hand in Salt's dunders (``__salt__``,
-``__context__``, ``__pillar__``); this module imports nothing from Salt, so the
-loader modules stay thin and every lookup has one home.
+``__context__``, ``__pillar__``, ``__opts__``); this module imports nothing from
+Salt, so the loader modules stay thin and every lookup has one home.
 
-Configuration keys, read through ``config.get`` (minion config or pillar):
+**Settings come only from trusted configuration**: ``__opts__["spectrum_acl"]``,
+which is the minion config (``minion.d/`` included), or the master config for
+master-side code. Never ``config.get``: it falls back to grains and pillar, and
+without ``omit_master`` to pillar's ``master`` key, and whoever writes pillar is
+the person the guard checks. A ``spectrum_acl`` section in pillar (or under its
+``master`` key) is ignored, with a warning in the log and the state comment. The
+keys are listed and checked in :mod:`saltext.spectrum_acl.settings`; the
+``api:`` keys in :mod:`saltext.spectrum_acl.api_client`.
 
-``spectrum_acl:backend``       ``local`` (default) or ``api`` (ask the Addressing API)
-``spectrum_acl:prefix_data``   path or ``salt://`` URL of the prefix data, YAML or JSON (``local``)
-``spectrum_acl:account_id``    account for apps and origins that name none
-``spectrum_acl:static_hosts``  ``{name: [addresses]}`` answered without DNS
-``spectrum_acl:pillar_key``    where the apps live in pillar (default ``spectrum:apps``)
-``spectrum_acl:cache_dir``     compiled prefix index cache (default ``<cachedir>/spectrum_acl``; ``false`` disables)
+Pillar says only which apps exist (``spectrum:apps``) and a default account for
+them (``spectrum:account_id``); every account must be one that
+``spectrum_acl:accounts`` (or ``spectrum_acl:account_id``) authorises.
 
-With ``backend: api`` (see :mod:`saltext.spectrum_acl.api_client`), under ``spectrum_acl:api:``:
-
-``url``             base URL, e.g. ``https://api.example.net/client/v4`` (required; https,
-                    or http to a loopback address only)
-``token_file``      file holding the bearer token (recommended), or
-``token``           the token itself, or neither: the environment variable named by
-``token_env``       (default ``SPECTRUM_ACL_API_TOKEN``)
-``connect_timeout`` seconds (default 3.05); ``read_timeout`` seconds (default 10)
-``verify``          ``true`` (default), or a CA bundle path; ``false`` only when set explicitly
-``batch_size``      cidr values per request, 1 to 1000 (default 100)
-``retries``         retries on connect errors, 429, 502, 503, 504 (default 3);
-                    ``backoff_factor`` their exponential backoff (default 0.5)
-``cache_ttl``       seconds an answer is reused within one ``__context__`` (default 60)
-``tracing``         ``auto`` (default), ``true`` or ``false``: OpenTelemetry spans and ``traceparent``
-
-Reserved space is still judged locally from the built-in table: an origin passes
-only when both that table and the API allow it. The guard, with its one pooled
-HTTP session and its answers, lives in ``__context__`` for the run.
+Reserved space is still judged locally from the built-in table with ``backend:
+api``: an origin passes only when both that table and the API allow it. The guard,
+with its one pooled HTTP session and its answers, lives in ``__context__`` for the run.
 """
 
+import logging
 import os
 from collections.abc import Mapping
 
 from saltext.spectrum_acl import index, prefix_data, special_purpose
 from saltext.spectrum_acl import apps as apps_engine
+from saltext.spectrum_acl.apps import plain
 from saltext.spectrum_acl.errors import PrefixDataError, SpectrumAclError
 from saltext.spectrum_acl.policy import OriginGuard
-from saltext.spectrum_acl.resolver import StaticResolver
+from saltext.spectrum_acl.resolver import Resolver
+from saltext.spectrum_acl.settings import BACKENDS, ConfigError, Settings  # noqa: F401  (re-exported)
 
-BACKENDS = ("local", "api")
+log = logging.getLogger(__name__)
+
 CONTEXT_KEY = "spectrum_acl.guard"
-ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"
+WARNED_KEY = "spectrum_acl.warned_pillar_settings"
+ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"  # the CLI's --data default
 ENV_CACHE_DIR = "SPECTRUM_ACL_CACHE_DIR"  # the CLI's --cache-dir default
+#: Where pillar may try to configure the guard: both are ignored.
+PILLAR_SETTINGS_KEYS = (("spectrum_acl",), ("master", "spectrum_acl"))
 
 
-class ConfigError(SpectrumAclError):
-    """Configuration that is missing or wrong."""
+def pillar_settings_keys(pillar):
+    """The keys of ``pillar`` that try to configure the guard (``spectrum_acl``, ``master:spectrum_acl``)."""
+    found = []
+    for path in PILLAR_SETTINGS_KEYS:
+        node = pillar
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(":".join(path))
+    return found
 
 
-def plain(value):
-    """A plain copy of pillar data: Salt 3008 hands in masking dict/list types."""
-    if isinstance(value, Mapping):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    return value
+def ignored_settings_notice(keys):
+    """The words said when pillar tries to configure the guard."""
+    return (
+        f"ignored pillar {' and '.join(keys)}: the guard's settings come only from the minion config "
+        "(pillar is what the guard checks, so it cannot configure it)"
+    )
 
 
 class Runtime:
-    """One Salt call's view of the guard: ``salt``, ``context`` and ``pillar`` are the dunders."""
+    """One Salt call's view of the guard: ``salt``, ``context``, ``pillar`` and ``opts`` are the dunders.
 
-    def __init__(self, salt, context, pillar, opts=None):
+    ``settings`` defaults to the ``spectrum_acl`` section of ``opts``: trusted configuration
+    only. ``guard``, when given, is used instead of building one (the lint builds it
+    before it renders any pillar).
+    """
+
+    def __init__(self, salt, context, pillar, opts=None, settings=None, guard=None):
         self.salt = salt
         self.context = context
-        self.pillar = pillar
+        self.pillar = pillar if pillar is not None else {}
         self.opts = opts or {}
+        self._settings = settings
+        self._guard = guard
 
-    def _cache_dir(self):
-        default = os.path.join(self.opts["cachedir"], "spectrum_acl") if self.opts.get("cachedir") else None
-        configured = self.option("cache_dir", default)
-        return configured or None
+    @property
+    def settings(self):
+        """The checked ``spectrum_acl`` settings of the minion (or master) config; ``ConfigError`` when wrong."""
+        if self._settings is None:
+            cachedir = self.opts.get("cachedir")
+            default_cache_dir = os.path.join(cachedir, "spectrum_acl") if cachedir else None
+            self._settings = Settings.from_section(self.opts.get("spectrum_acl"), default_cache_dir)
+        return self._settings
 
-    def option(self, key, default=None):
-        return plain(self.salt["config.get"](f"spectrum_acl:{key}", default))
+    def ignored_pillar_settings(self):
+        """A notice when pillar carries guard settings, which are ignored; logged once per run. Else ``None``."""
+        keys = pillar_settings_keys(self.pillar)
+        if not keys:
+            return None
+        notice = ignored_settings_notice(keys)
+        if not self.context.get(WARNED_KEY):
+            self.context[WARNED_KEY] = True
+            log.warning("spectrum_acl: %s", notice)
+        return notice
 
     def prefix_data_source(self):
-        """The configured prefix data path or ``salt://`` URL (minion config, pillar, then environment)."""
-        return self.option("prefix_data") or os.environ.get(ENV_PREFIX_DATA)
+        """The configured prefix data path or ``salt://`` URL."""
+        return self.settings.prefix_data
 
     def _prefix_data_path(self):
         source = self.prefix_data_source()
         if not source:
             raise ConfigError(
-                "no prefix data configured: set spectrum_acl:prefix_data in the minion config or pillar "
-                f"(or {ENV_PREFIX_DATA} in the environment)"
+                "no prefix data configured: set spectrum_acl:prefix_data in the minion config "
+                "(or spectrum_acl:backend: api); the guard does not run without it"
             )
-        if not isinstance(source, str):
-            raise ConfigError(f"spectrum_acl:prefix_data must be a path or salt:// URL (got {source!r})")
         if source.startswith("salt://"):
             cached = self.salt["cp.cache_file"](source)
             if not cached:
@@ -98,50 +118,54 @@ class Runtime:
             return cached
         return os.path.expanduser(source)
 
+    def resolver(self):
+        """Static hosts, then localhost, then DNS with the configured timeout and nameservers."""
+        settings = self.settings
+        return Resolver(settings.static_hosts, settings.dns_timeout, settings.nameservers, settings.dns_port)
+
+    def _resolver_key(self):
+        settings = self.settings
+        hosts = tuple(sorted((name, tuple(addresses)) for name, addresses in settings.static_hosts.items()))
+        return hosts, settings.dns_timeout, settings.nameservers, settings.dns_port
+
     def guard(self):
         """The origin guard, built once per run and cached in ``__context__``."""
-        backend = self.option("backend", "local")
-        if backend not in BACKENDS:
-            raise ConfigError(f"spectrum_acl:backend {backend!r} is not one of {', '.join(BACKENDS)}")
-        if backend == "api":
+        if self._guard is not None:
+            return self._guard
+        settings = self.settings
+        if settings.backend == "api":
             return self._api_guard()
         path = self._prefix_data_path()
-        hosts = self._static_hosts()
         try:
             stat = os.stat(path)
-            signature = (backend, path, stat.st_mtime_ns, stat.st_size, plain(hosts))
+            signature = ("local", path, stat.st_mtime_ns, stat.st_size, settings.cache_dir, self._resolver_key())
         except OSError:
             signature = None
         cached = self.context.get(CONTEXT_KEY)
         if cached is not None and signature is not None and cached[0] == signature:
             return cached[1]
-        guard = OriginGuard(prefix_data.load_index(path, cache_dir=self._cache_dir()), resolver=StaticResolver(hosts))
+        built = prefix_data.load_index(path, cache_dir=settings.cache_dir)
+        guard = OriginGuard(built, resolver=self.resolver())
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
-
-    def _static_hosts(self):
-        hosts = self.option("static_hosts") or {}
-        if not isinstance(hosts, Mapping):
-            raise ConfigError(f"spectrum_acl:static_hosts must be a mapping of name to addresses (got {hosts!r})")
-        return hosts
 
     def api_settings(self):
         """Checked ``spectrum_acl:api:*`` settings; :class:`ConfigError` names the bad key, never the token."""
         from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel  # requests: api only
-        section = self.option("api")
-        if section is not None and not isinstance(section, Mapping):
-            raise ConfigError(f"spectrum_acl:api must be a mapping of settings (got {type(section).__name__})")
-        unknown = api_client.unknown_keys(section or {})
+
+        section = self.settings.api
+        unknown = api_client.unknown_keys(section)
         if unknown:
             known = ", ".join(sorted(api_client.KNOWN_KEYS))
             raise ConfigError(f"spectrum_acl:api:{unknown[0]} is not a setting (known: {known})")
         try:
-            return api_client.ApiSettings.from_config(lambda key, default: self.option(f"api:{key}", default))
+            return api_client.ApiSettings.from_config(lambda key, default: section.get(key, default))
         except api_client.ApiConfigError as exc:
             raise ConfigError(str(exc)) from None
 
     def _api_tracing(self, mode):
         from saltext.spectrum_acl import tracing  # pylint: disable=import-outside-toplevel
+
         salt_tracing = None
         if (self.opts.get("tracing") or {}).get("enabled"):
             import salt.utils.tracing as salt_tracing  # pylint: disable=import-outside-toplevel
@@ -153,9 +177,9 @@ class Runtime:
     def _api_guard(self):
         """Reserved-only local index plus the Addressing API client, cached in ``__context__``."""
         from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel
+
         settings = self.api_settings()
-        hosts = self._static_hosts()
-        signature = ("api", settings, hosts)
+        signature = ("api", settings, self._resolver_key())
         cached = self.context.get(CONTEXT_KEY)
         if cached is not None and cached[0] == signature:
             return cached[1]
@@ -163,31 +187,57 @@ class Runtime:
             cached[1].remote.close()
         client = api_client.AddressingApiClient(settings, tracing=self._api_tracing(settings.tracing))
         reserved_only = index.PrefixIndex(special_purpose.reserved_entries())
-        guard = OriginGuard(reserved_only, resolver=StaticResolver(hosts), remote=client)
+        guard = OriginGuard(reserved_only, resolver=self.resolver(), remote=client)
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
 
     def default_account_id(self, account_id=None):
+        """``account_id`` when given, else pillar ``spectrum:account_id``, else ``spectrum_acl:account_id``."""
         if account_id is not None:
             return account_id
         spectrum = self.pillar.get("spectrum")
         if isinstance(spectrum, Mapping) and spectrum.get("account_id") is not None:
             return plain(spectrum["account_id"])
-        return self.option("account_id")
+        return self.settings.account_id
+
+    def authorised_account(self, account_id=None):
+        """The account an origin is judged for; ``ConfigError`` unless trusted config authorises it."""
+        accounts = self.settings.authorised_accounts()
+        account = self.default_account_id(account_id)
+        if account is not None and account not in accounts:
+            raise ConfigError(
+                f"account_id {account!r} is not authorised on this minion "
+                f"(spectrum_acl:accounts allows {', '.join(sorted(accounts))})"
+            )
+        return account
 
     def pillar_apps(self, apps=None):
-        """The apps to check: ``apps`` when given, else the pillar key (``spectrum:apps``)."""
+        """The apps to check: ``apps`` when given, else the pillar key (``spectrum:apps``).
+
+        Not copied here: the engine copies each app plainly, with a bound on its depth.
+        """
         if apps is not None:
-            return plain(apps)
-        key = self.option("pillar_key", "spectrum:apps")
+            return apps
+        key = self.settings.pillar_key
         node = self.pillar
         for part in key.split(":"):
             if not isinstance(node, Mapping) or part not in node:
                 raise ConfigError(f"pillar has no {key!r}: nothing to check (target the pillar to this minion, or pass apps=)")
             node = node[part]
-        return plain(node)
+        return node
 
     def check_apps(self, apps=None, account_id=None, only=None):
-        """``(report, valid_apps)`` for the pillar apps (or ``apps``)."""
+        """``(report, valid_apps)`` for the pillar apps (or ``apps``).
+
+        The report carries ``warnings`` (pillar settings that were ignored).
+        """
+        settings = self.settings
+        accounts = settings.authorised_accounts()
         raw_apps = self.pillar_apps(apps)
-        return apps_engine.check_apps(raw_apps, self.guard(), self.default_account_id(account_id), only=only)
+        report, valid = apps_engine.check_apps(
+            raw_apps, self.guard(), self.default_account_id(account_id), only=only,
+            accounts=accounts, pin_dns=settings.pin_dns,
+        )
+        notice = self.ignored_pillar_settings()
+        report["warnings"] = [notice] if notice else []
+        return report, valid

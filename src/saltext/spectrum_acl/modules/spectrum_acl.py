@@ -1,9 +1,14 @@
 """
 Check Spectrum (layer-4 reverse proxy) origins before they reach the edge.
 
-Each origin is judged against local prefix data: it is denied when it points
-at a Spectrum edge IP, or at managed or reserved space the account has no
-permission for. See the project README for configuration keys.
+Each origin is judged against local prefix data (or the Addressing API): it is
+denied when it points at a Spectrum edge IP, or at managed or reserved space the
+account has no permission for.
+
+Settings come only from the ``spectrum_acl:`` section of the minion config
+(``minion.d/`` included), never from pillar or grains; see the configuration
+page of the docs. Every account must be authorised there
+(``spectrum_acl:accounts`` or ``spectrum_acl:account_id``).
 
 :depends: netaddr
 """
@@ -56,7 +61,8 @@ def check_origin(origin, account_id=None):
 
     account_id
         The account that wants to use it. Defaults to pillar
-        ``spectrum:account_id``, then ``spectrum_acl:account_id``.
+        ``spectrum:account_id``, then ``spectrum_acl:account_id``. It must be
+        an account the minion config authorises.
 
     CLI Example:
 
@@ -65,9 +71,9 @@ def check_origin(origin, account_id=None):
         salt-call spectrum_acl.check_origin 104.16.5.20 account_id=crossbow
         salt-call spectrum_acl.check_origin 'tcp://[2606:4700::6810:5:14]:22'
     """
-    runtime = _runtime()
     try:
-        verdict = runtime.guard().check_origin(str(origin), runtime.default_account_id(account_id))
+        runtime = _runtime()
+        verdict = runtime.guard().check_origin(str(origin), runtime.authorised_account(account_id))
     except OriginSyntaxError as exc:
         raise SaltInvocationError(str(exc)) from None
     except SpectrumAclError as exc:
@@ -81,9 +87,10 @@ def check_apps(apps=None, account_id=None):
     Check every app under pillar ``spectrum:apps`` (or the ``apps`` given).
 
     Returns ``allowed`` for the whole set, a per-app entry with its verdicts
-    and shape ``errors``, and ``denials``: one line per failing origin. Static
-    edge IPs of all apps count as bindings. The exit code is 1 when anything
-    fails.
+    and shape ``errors``, ``denials``: one line per failing origin, and
+    ``warnings`` (a ``spectrum_acl`` section in pillar, which is ignored).
+    Static edge IPs of all apps count as bindings. The exit code is 1 when
+    anything fails.
 
     apps
         A mapping of app name to app, instead of pillar.
@@ -153,8 +160,10 @@ def render(apps=None, account_id=None):
 
 def data_info():
     """
-    Describe the backend in use: the prefix data (or Addressing API URL) and how
-    many entries the local index has (only reserved blocks with ``backend: api``).
+    Describe the backend in use: the prefix data (or Addressing API URL), how
+    many entries the local index has (only reserved blocks with ``backend: api``),
+    and the trusted settings that shape verdicts (authorised accounts, pillar key,
+    DNS pinning, cache directory).
 
     CLI Example:
 
@@ -162,15 +171,22 @@ def data_info():
 
         salt-call spectrum_acl.data_info
     """
-    runtime = _runtime()
     try:
+        runtime = _runtime()
+        settings = runtime.settings
         guard = runtime.guard()
-        backend = runtime.option("backend", "local")
-        info = {"backend": backend, "entries": dict(guard.prefix_index.counts)}
-        if backend == "api":
+        info = {
+            "backend": settings.backend,
+            "entries": dict(guard.prefix_index.counts),
+            "accounts": sorted(settings.authorised_accounts()),
+            "pillar_key": settings.pillar_key,
+            "pin_dns": settings.pin_dns,
+        }
+        if settings.backend == "api":
             info["api_url"] = runtime.api_settings().url
         else:
             info["prefix_data"] = runtime.prefix_data_source()
+            info["cache_dir"] = settings.cache_dir
     except SpectrumAclError as exc:
         raise CommandExecutionError(str(exc)) from None
     return info

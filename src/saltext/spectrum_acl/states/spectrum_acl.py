@@ -29,17 +29,20 @@ def __virtual__():
 
 def _checked(ret, apps, account_id):
     """Run the guard; on any failure fill ``ret`` and return ``None``."""
+    runtime = Runtime(__salt__, __context__, __pillar__, __opts__)
+    notice = runtime.ignored_pillar_settings()
+    warning = f"Warning: {notice}\n" if notice else ""
     try:
-        report, valid = Runtime(__salt__, __context__, __pillar__, __opts__).check_apps(apps=apps, account_id=account_id)
+        report, valid = runtime.check_apps(apps=apps, account_id=account_id)
     except SpectrumAclError as exc:
-        ret["comment"] = f"Spectrum origin guard could not run, nothing was written: {exc}"
+        ret["comment"] = f"{warning}Spectrum origin guard could not run, nothing was written: {exc}"
         return None
     if not report["allowed"]:
         lines = report["errors"] + report["denials"]
-        ret["comment"] = "Spectrum origin guard denied, nothing was written:\n" + "\n".join(lines)
+        ret["comment"] = f"{warning}Spectrum origin guard denied, nothing was written:\n" + "\n".join(lines)
         return None
     origins = sum(len(entry["origins"]) for entry in report["apps"].values())
-    ret["comment"] = f"Spectrum origin guard: {len(valid)} apps, {origins} origins allowed."
+    ret["comment"] = f"{warning}Spectrum origin guard: {len(valid)} apps, {origins} origins allowed."
     return valid
 
 
