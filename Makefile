@@ -1,15 +1,16 @@
 # Two commands do all the setup on a fresh clone:
 #   make demo   the main job: salt-call --local state.apply on the examples
 #   make test   the whole test suite (what .ci/run calls)
+#   make docs   the manual, from docs/ (warnings are errors)
 PYTHON ?= python3
 VENV ?= .venv
 PILLAR ?= pillar
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test docs bench clean
 
-$(STAMP): setup.py requirements/constraints.txt
+$(STAMP): setup.py pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[tests]'
@@ -20,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs
+	@echo "The manual: build/docs/index.html"
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -c requirements/constraints.txt -e '.[bench]'

@@ -36,6 +36,8 @@ setup(
             "pytest>=8",
             "pytest-salt-factories>=1.0.5,<2",
             "hypothesis>=6.100",
+            "sphinx>=7",  # the suite builds the manual
+            "myst-parser>=3",
         ],
     },
     entry_points={

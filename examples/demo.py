@@ -16,11 +16,15 @@ EXAMPLES = os.path.dirname(os.path.abspath(__file__))
 
 
 def write_minion_config(run_dir, pillar="pillar"):
-    """Write ``RUN/conf/minion`` from the example and return the config dir."""
+    """Write ``RUN/conf/minion`` (``RUN/conf-PILLAR/minion`` for another pillar) and return the config dir.
+
+    The good pillar's config stays at ``RUN/conf`` whatever ran last, so ``salt-call -c
+    build/demo/conf`` in the docs always means the example pillar.
+    """
     with open(os.path.join(EXAMPLES, "minion"), encoding="utf-8") as handle:
         text = handle.read()
     text = text.replace("@EXAMPLES@", EXAMPLES).replace("@RUN@", run_dir).replace("@PILLAR@", pillar)
-    conf_dir = os.path.join(run_dir, "conf")
+    conf_dir = os.path.join(run_dir, "conf" if pillar == "pillar" else f"conf-{pillar}")
     os.makedirs(conf_dir, exist_ok=True)
     with open(os.path.join(conf_dir, "minion"), "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -14,7 +14,15 @@ from saltext.spectrum_acl.server import judge_cidrs
 MODES = (
     "ok", "hang", "status-500", "503-then-ok", "429-then-ok", "503-always", "401", "not-json",
     "success-false", "missing-key", "non-bool", "bad-envelope", "echo-token", "redirect",
+    # slow and hostile servers
+    "drip-body", "drip-headers", "503-retry-after-30",
+    "echo-late-errors", "echo-late-body", "echo-late-location", "echo-late-reason", "echo-late-status-line",
+    "duplicate-flag", "duplicate-success", "deep-100000", "deep-40-messages", "deep-error-body",
 )
+#: A dripping server sends a byte a second for this long, so that a client without a deadline ends too.
+DRIP_SECONDS = 12
+#: Server text echoed before the token, so that cutting before redacting would leak part of it.
+ECHO_PADDING = "x" * 175
 
 
 class FaultServer:
@@ -63,9 +71,28 @@ class FaultServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _drip(self, data):
+                """Write ``data`` a byte a second, for at most ``DRIP_SECONDS``, then hang up (or when released)."""
+                for position in range(min(len(data), DRIP_SECONDS)):
+                    if fault.release.wait(1):
+                        break
+                    try:
+                        self.wfile.write(data[position : position + 1])
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        break
+                self.close_connection = True
+
+            def _echo(self, padding=ECHO_PADDING):
+                """Padding, the token the client sent, and a 12-character piece of it."""
+                token = self.headers.get("Authorization", "").partition(" ")[2]
+                return f"{padding}{token} {token[4:16]}"
+
             def do_GET(self):  # noqa: N802
                 query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
-                fault.requests.append({"path": urlsplit(self.path).path, "query": query, "headers": dict(self.headers)})
+                fault.requests.append(
+                    {"target": self.path, "path": urlsplit(self.path).path, "query": query, "headers": dict(self.headers)}
+                )
                 cidrs = query.get("cidr", [])
                 account = query.get("account_id", [None])[0]
                 mode, seen = fault.mode, len(fault.requests)
@@ -106,6 +133,54 @@ class FaultServer:
                     return self._send(502, {"success": False, "errors": [{"code": 1, "message": f"bad header {self.headers.get('Authorization')}"}]})
                 if mode == "redirect":
                     return self._send(302, b"", [("Location", "https://elsewhere.example/api")])
+                if mode == "drip-body":
+                    body = json.dumps(ok()).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.flush()
+                    return self._drip(body)
+                if mode == "drip-headers":
+                    return self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"z" * 200 + b"\r\n\r\n")
+                if mode == "503-retry-after-30":
+                    return self._send(503, {"success": False, "errors": [{"code": 503, "message": "later"}], "result": None},
+                                      [("Retry-After", "30")])
+                if mode == "echo-late-errors":
+                    return self._send(502, {"success": False, "errors": [{"code": 1, "message": self._echo()}], "result": None})
+                if mode == "echo-late-body":
+                    return self._send(200, self._echo().encode())
+                if mode == "echo-late-location":
+                    return self._send(302, b"", [("Location", self._echo().replace(" ", "/"))])
+                if mode == "echo-late-reason":
+                    data = b"{}"
+                    self.send_response(500, self._echo())
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
+                if mode == "echo-late-status-line":
+                    # the client quotes it after 39 characters of its own: a shorter padding
+                    self.wfile.write(f"{self._echo(ECHO_PADDING[:140])}\r\n\r\n".encode())
+                    self.close_connection = True
+                    return None
+                if mode == "duplicate-flag":
+                    # a deny, then an allow for the same flag: the last one must not win
+                    flags = '"allowed": false, "is_managed": true, "is_delegated": false, "is_reserved": false, "has_binding": true'
+                    origins = ", ".join(f'{json.dumps(cidr)}: {{{flags}, "allowed": true}}' for cidr in cidrs)
+                    body = f'{{"success": true, "errors": [], "messages": [], "result": {{"allowed_origins": {{{origins}}}}}}}'
+                    return self._send(200, body.encode())
+                if mode == "duplicate-success":
+                    body = json.dumps(ok())
+                    return self._send(200, body.replace('"success": true', '"success": false, "success": true', 1).encode())
+                if mode == "deep-100000":
+                    return self._send(200, b"[" * 100000 + b"]" * 100000)
+                if mode == "deep-40-messages":
+                    body = ok()
+                    body["messages"] = json.loads("[" * 40 + "]" * 40)
+                    return self._send(200, body)
+                if mode == "deep-error-body":
+                    return self._send(500, b'{"errors": ' + b"[" * 100000 + b"]" * 100000 + b"}")
                 return self._send(200, ok())
 
         return Handler

@@ -23,6 +23,8 @@ def test_defaults_are_safe():
     assert (settings.connect_timeout, settings.read_timeout) == (3.05, 10.0)
     assert (settings.batch_size, settings.retries) == (100, 3)
     assert settings.tracing == "auto"
+    assert settings.deadline == 30.0
+    assert settings.proxy is None
 
 
 def test_token_is_never_in_repr():
@@ -82,6 +84,12 @@ def test_world_readable_token_file_warns(tmp_path, caplog):
         ({"url": "https://a.example", "token": TOKEN, "read_timeout": -1}, "read_timeout"),
         ({"url": "https://a.example", "token": TOKEN, "retries": True}, "retries"),
         ({"url": "https://a.example", "token": TOKEN, "tracing": "sometimes"}, "tracing must be auto, true or false"),
+        ({"url": "https://a.example", "token": TOKEN, "deadline": 0}, "deadline must be a number from 0.1 to 3600"),
+        ({"url": "https://a.example", "token": TOKEN, "deadline": "30"}, "deadline must be a number"),
+        ({"url": "https://a.example", "token": TOKEN, "proxy": "socks5://proxy.example:1080"}, "must be http:// or https://"),
+        ({"url": "https://a.example", "token": TOKEN, "proxy": "http://proxy.example/path"}, "must be http:// or https://"),
+        ({"url": "https://a.example", "token": TOKEN, "proxy": f"http://user:{TOKEN}@proxy.example"}, "must not contain user:password@"),
+        ({"url": "https://a.example", "token": TOKEN, "proxy": 3128}, "spectrum_acl:api:proxy must be a URL"),
     ],
 )
 def test_bad_settings_are_clear_and_never_show_the_token(values, message):
@@ -100,6 +108,15 @@ def test_verify_false_must_be_explicit_and_warns(caplog):
     with caplog.at_level(logging.WARNING):
         assert build(url="https://a.example", token=TOKEN, verify=False).verify is False
     assert "verification of the Addressing API is OFF" in caplog.text
+
+
+def test_the_session_takes_nothing_from_the_environment():
+    plain = api_client.AddressingApiClient(build(url="https://a.example", token=TOKEN))
+    assert plain._session.trust_env is False and not plain._session.proxies
+    proxied = api_client.AddressingApiClient(build(url="https://a.example", token=TOKEN, proxy="http://proxy.example:3128"))
+    assert proxied._session.proxies == {"http": "http://proxy.example:3128", "https": "http://proxy.example:3128"}
+    plain.close()
+    proxied.close()
 
 
 def test_unknown_keys():
@@ -133,6 +150,17 @@ def test_parse_answer_accepts_the_documented_shape():
     assert answers == {"1.1.1.1/32": FLAGS_OK}
 
 
+def test_parse_answer_takes_nesting_up_to_the_limit():
+    def nested(lists):
+        messages = json.loads("[" * lists + "]" * lists)
+        return json.dumps({"success": True, "errors": [], "messages": messages, "result": {"allowed_origins": {"1.1.1.1/32": FLAGS_OK}}})
+
+    assert parse_answer(nested(31).encode(), ["1.1.1.1/32"]) == {"1.1.1.1/32": FLAGS_OK}  # 32 levels with the envelope
+    with pytest.raises(ApiError) as caught:
+        parse_answer(nested(32).encode(), ["1.1.1.1/32"])
+    assert caught.value.kind == "bad_shape"
+
+
 def test_parse_answer_matches_keys_by_network():
     answers = parse_answer(body({"1.1.1.1": FLAGS_OK, "2606:4700:0::1": FLAGS_OK}), ["1.1.1.1/32", "2606:4700::1/128"])
     assert set(answers) == {"1.1.1.1/32", "2606:4700::1/128"}
@@ -154,6 +182,10 @@ def test_parse_answer_matches_keys_by_network():
         (body({"1.1.1.1/32": {**FLAGS_OK, "has_binding": None}}), "bad_flag", "has_binding='null'"),
         (body({"1.1.1.1/32": {**FLAGS_OK, "is_reserved": 0}}), "bad_flag", "is_reserved='0'"),
         (body({"1.1.1.1/32": {k: v for k, v in FLAGS_OK.items() if k != "is_delegated"}}), "bad_flag", "is_delegated=nothing"),
+        (b'{"success": false, "success": true}', "bad_shape", "the key 'success' twice"),
+        (body({"1.1.1.1/32": FLAGS_OK}).replace(b'"allowed": true', b'"allowed": false, "allowed": true'), "bad_shape", "'allowed' twice"),
+        (b"[" * 33 + b"]" * 33, "bad_shape", "nested more than 32 levels deep"),
+        (b"[" * 100_000 + b"]" * 100_000, "bad_shape", "nested more than 32 levels deep"),
     ],
 )
 def test_parse_answer_refuses_everything_else(raw, kind, words):
@@ -161,6 +193,20 @@ def test_parse_answer_refuses_everything_else(raw, kind, words):
         parse_answer(raw, ["1.1.1.1/32"])
     assert caught.value.kind == kind
     assert words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text, secret, redacted",
+    [
+        ("a 0123456789abcdef b", "0123456789abcdef", "a <redacted> b"),
+        ("a 23456789ab b 89abcdef c", "0123456789abcdef", "a <redacted> b <redacted> c"),  # pieces of 8+
+        ("a 2345678 b", "0123456789abcdef", "a 2345678 b"),  # 7 characters are not a piece
+        ("0123456789abcdef0123456789abcdef", "0123456789abcdef", "<redacted>"),  # adjacent runs are one
+        ("short tok here", "tok", "short <redacted> here"),  # a short token only as a whole
+    ],
+)
+def test_redact(text, secret, redacted):
+    assert api_client.redact(text, secret) == redacted
 
 
 def test_quoted_server_text_is_one_bounded_line():

@@ -10,7 +10,7 @@ import netaddr
 import pytest
 
 from saltext.spectrum_acl import api_client, apps
-from saltext.spectrum_acl.resolver import StaticResolver
+from saltext.spectrum_acl.resolver import Resolver
 from tests.api.conftest import expected_requests, reserved_only_guard, settings
 from tests.conftest import EXAMPLES
 
@@ -96,7 +96,7 @@ def test_example_pillars_give_the_same_report(reference_server, token, pillar):
     from saltext.spectrum_acl.policy import OriginGuard  # pylint: disable=import-outside-toplevel
     from saltext.spectrum_acl.server import ReferenceServer  # pylint: disable=import-outside-toplevel
 
-    resolver = StaticResolver({"origin.partner.example": ["93.184.215.14"]}, fallback=None)
+    resolver = Resolver({"origin.partner.example": ["93.184.215.14"]}, use_dns=False)
     spectrum = yaml.safe_load((EXAMPLES / pillar / "spectrum.sls").read_text())["spectrum"]
     local = OriginGuard(prefix_data.load_index(str(EXAMPLES / "prefixes.yaml")), resolver=resolver)
     with ReferenceServer(OriginGuard(prefix_data.load_index(str(EXAMPLES / "prefixes.yaml"))), token) as server:

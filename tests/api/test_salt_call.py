@@ -41,6 +41,7 @@ def minion(salt_factories, example_api, token, config_dir, tmp_path_factory):
         "log_level_logfile": "debug",
         "spectrum_acl": {
             "backend": "api",
+            "accounts": ["crossbow", "acme", "partner"],
             "static_hosts": {"origin.partner.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]},
             "api": {"url": example_api.url, "token": token, "read_timeout": 1, "retries": 1, "backoff_factor": 0.01},
         },

@@ -4,6 +4,7 @@ The minion's ``spectrum_acl:api:url`` points at the fault server, whose behaviou
 each test picks. A failed state run leaves the old file byte-identical.
 """
 
+import copy
 import uuid
 
 import pytest
@@ -39,6 +40,7 @@ def loaders(salt_factories, fault_server_session, token_file, tmp_path_factory):
         "pillar_roots": {"base": [str(tmp_path_factory.mktemp("pillar"))]},
         "spectrum_acl": {
             "backend": "api",
+            "accounts": ["crossbow", "acme"],
             "static_hosts": {"origin.partner.example": ["93.184.215.14"]},
             "api": {
                 "url": fault_server_session.url,
@@ -139,15 +141,18 @@ def test_module_check_origin_and_data_info(loaders, fault_server):
     ],
 )
 def test_bad_config_is_a_clear_error(loaders, edge_config, token, change, words):
-    api = loaders.opts["spectrum_acl"]["api"]
+    # A minion config is read when the minion starts: a bad one gets loaders of its own.
+    opts = copy.deepcopy(dict(loaders.opts))
+    api = opts["spectrum_acl"]["api"]
     for key, value in change.items():
         if value is None:
             api.pop(key)
         else:
             api[key] = value
+    bad = Loaders(opts, loaded_base_name=f"{__name__}.bad{uuid.uuid4().hex[:6]}")
     with pytest.raises(CommandExecutionError, match=words):
-        loaders.modules.spectrum_acl.check_apps(apps=APPS)
-    ret = loaders.states.spectrum_acl.app_config(name=str(edge_config), apps=APPS)
+        bad.modules.spectrum_acl.check_apps(apps=APPS)
+    ret = bad.states.spectrum_acl.app_config(name=str(edge_config), apps=APPS)
     assert ret.result is False
     assert ret.comment.startswith("Spectrum origin guard could not run, nothing was written: ")
     assert words in ret.comment and token not in ret.comment

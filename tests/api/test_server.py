@@ -215,6 +215,9 @@ def test_serve_command(data_file, token_file, token):
         (["--token-file", "/nonexistent/token"], "token file '/nonexistent/token' cannot be read"),
         (["--tls-cert", "/x.pem"], "--tls-cert and --tls-key go together"),
         (["--max-cidrs", "0"], "--max-cidrs must be at least 1"),
+        (["--max-connections", "0"], "--max-connections must be at least 1"),
+        (["--idle-timeout", "0"], "--idle-timeout and --judge-budget-ms above 0"),
+        (["--judge-budget-ms", "-1"], "--idle-timeout and --judge-budget-ms above 0"),
     ],
 )
 def test_serve_refuses_bad_options(data_file, token_file, args, words):

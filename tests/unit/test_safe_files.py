@@ -107,3 +107,18 @@ def test_check_directory_names_the_reason(tmp_path):
         safe_files.check_directory(str(target))
     assert raised.value.path == str(target)
     assert "group or others" in raised.value.reason
+
+
+def test_a_token_file_others_can_write_is_refused_and_one_they_can_read_warns(tmp_path, caplog):
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-value\n")
+    token.chmod(0o600)
+    assert safe_files.read_secret(str(token)) == "s3cret-token-value"
+    assert not caplog.records
+    token.chmod(0o644)
+    assert safe_files.read_secret(str(token)) == "s3cret-token-value"
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    token.chmod(0o622)
+    with pytest.raises(safe_files.UnsafePath) as raised:
+        safe_files.read_secret(str(token))
+    assert "s3cret" not in str(raised.value)

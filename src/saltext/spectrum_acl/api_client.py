@@ -15,33 +15,50 @@ Wire format (``SPEC.md``, "The Addressing API")::
   turns into a denial.
 
 Every failure fails closed: transport errors and timeouts, non-2xx statuses,
-``success: false``, a body of the wrong shape, a missing ``cidr`` key, a flag
-that is not a boolean. The error names what went wrong and the URL asked.
-After the first failure the rest of the run is denied without more requests.
+``success: false``, a body of the wrong shape (duplicate keys and nesting deeper
+than ``MAX_DEPTH`` included), a missing ``cidr`` key, a flag that is not a
+boolean. The error names what went wrong and the URL asked. After the first
+failure the rest of the run is denied without more requests.
+
+Time is bounded twice: ``connect_timeout`` and ``read_timeout`` limit each
+connect and each socket read, and ``deadline`` (default 30 s) limits one whole
+request, its retries, waits and every read included, so a server that drips
+its answer a byte at a time fails closed (``timeout``) once the deadline passes.
+
+Proxies are never taken from the environment (``HTTP_PROXY``, ``HTTPS_PROXY``,
+``ALL_PROXY``, ``NO_PROXY``), and neither are ``~/.netrc`` and ``REQUESTS_CA_BUNDLE``
+(a CA bundle is given as ``verify``): the request, bearer token included, goes
+straight to ``url``, or through ``spectrum_acl:api:proxy`` only when that is set
+(``http://proxy.example:3128``, used for http and https alike).
 
 The token is a secret: it only ever goes into the ``Authorization`` header.
-It is not in any ``repr``, log line, span, error or exception, and text
-coming back from the server is scrubbed of it before it is shown.
+It is not in any ``repr``, log line, span, error or exception. Text coming back
+from the server is redacted before it is cut short and quoted: the token and
+every piece of it of ``SECRET_PIECE`` or more characters become ``<redacted>``.
 """
 
+import contextvars
 import json
 import logging
 import math
 import os
 import re
-import stat
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import netaddr
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from saltext.spectrum_acl import __version__
+from saltext.spectrum_acl import __version__, safe_files
 from saltext.spectrum_acl.addressing import parse_network
 from saltext.spectrum_acl.errors import BackendError, OriginSyntaxError, SpectrumAclError
 from saltext.spectrum_acl.policy import FLAGS
@@ -59,12 +76,20 @@ MAX_BATCH_SIZE = MAX_CIDRS
 MAX_BODY_BYTES = 16 * 1024 * 1024
 #: Longest piece of server text quoted in an error.
 MAX_QUOTED = 200
+#: Server text is redacted this far (well past what is quoted) before it is cut to ``MAX_QUOTED``.
+REDACTED_SPAN = 4 * MAX_QUOTED
+#: Any piece of the token this long or longer is redacted too (a shorter token only as a whole).
+SECRET_PIECE = 8
+REDACTED = "<redacted>"
+#: Deepest nesting accepted in an answer; the documented envelope is four levels deep.
+MAX_DEPTH = 32
 #: A ``Retry-After`` longer than this is cut short: a run fails closed rather than hang.
 RETRY_AFTER_MAX = 30
 
 DEFAULTS = {
     "connect_timeout": 3.05,
     "read_timeout": 10.0,
+    "deadline": 30.0,
     "verify": True,
     "batch_size": 100,
     "retries": 3,
@@ -72,7 +97,7 @@ DEFAULTS = {
     "cache_ttl": 60.0,
     "tracing": "auto",
 }
-KNOWN_KEYS = frozenset(DEFAULTS) | {"url", "token", "token_file", "token_env"}
+KNOWN_KEYS = frozenset(DEFAULTS) | {"url", "token", "token_file", "token_env", "proxy"}
 
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain")
 _TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no spaces: header-safe
@@ -159,6 +184,24 @@ def _check_url(url):
     return url.rstrip("/")
 
 
+def _check_proxy(proxy):
+    """``None``, or an explicit ``http://`` or ``https://`` proxy URL without credentials."""
+    if proxy is None:
+        return None
+    if not isinstance(proxy, str) or not proxy:
+        raise ApiConfigError(f"spectrum_acl:api:proxy must be a URL such as http://proxy.example:3128 (got {type(proxy).__name__})")
+    try:
+        parts = urlsplit(proxy)
+        parts.port  # pylint: disable=pointless-statement  # raises on a bad port
+    except ValueError as exc:
+        raise ApiConfigError(f"spectrum_acl:api:proxy {proxy!r} is not a valid URL: {exc}") from None
+    if parts.username is not None or parts.password is not None:
+        raise ApiConfigError("spectrum_acl:api:proxy must not contain user:password@")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ApiConfigError(f"spectrum_acl:api:proxy {proxy!r} must be http:// or https:// and a host, with an optional port")
+    return proxy
+
+
 def _check_token(token, source):
     if not isinstance(token, str):
         raise ApiConfigError(f"the API token from {source} must be a string")
@@ -176,16 +219,14 @@ def _read_token_file(path):
     path = os.path.expanduser(path)
     source = f"token_file {path}"
     try:
-        with open(path, encoding="utf-8") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            token = handle.read()
+        token = safe_files.read_secret(path, "spectrum_acl:api:token_file")
     except FileNotFoundError:
         raise ApiConfigError(f"spectrum_acl:api:token_file {path!r} does not exist") from None
+    except safe_files.UnsafePath as exc:
+        raise ApiConfigError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise ApiConfigError(f"spectrum_acl:api:token_file {path!r} cannot be read: {reason}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("spectrum_acl: API token file %s is accessible to other users; chmod 600 it", path)
     return _check_token(token, source), source
 
 
@@ -211,6 +252,8 @@ class ApiSettings:
     token_source: str = "spectrum_acl:api:token"
     connect_timeout: float = DEFAULTS["connect_timeout"]
     read_timeout: float = DEFAULTS["read_timeout"]
+    deadline: float = DEFAULTS["deadline"]
+    proxy: object = None
     verify: object = True
     batch_size: int = DEFAULTS["batch_size"]
     retries: int = DEFAULTS["retries"]
@@ -259,6 +302,8 @@ class ApiSettings:
             token_source=source,
             connect_timeout=_number("connect_timeout", get("connect_timeout", DEFAULTS["connect_timeout"]), 0.001, 600),
             read_timeout=_number("read_timeout", get("read_timeout", DEFAULTS["read_timeout"]), 0.001, 3600),
+            deadline=_number("deadline", get("deadline", DEFAULTS["deadline"]), 0.1, 3600),
+            proxy=_check_proxy(get("proxy", None)),
             verify=_check_verify(get("verify", DEFAULTS["verify"])),
             batch_size=_number("batch_size", get("batch_size", DEFAULTS["batch_size"]), 1, MAX_BATCH_SIZE, integer=True),
             retries=_number("retries", get("retries", DEFAULTS["retries"]), 0, 10, integer=True),
@@ -281,22 +326,20 @@ def cidr_key(network):
     return str(network.cidr)
 
 
-def parse_answer(body, asked):
+def parse_answer(body, asked, secret=None):
     """Check a 2xx body and return ``{cidr: flags}`` for every asked cidr; raise :class:`ApiError`.
 
     ``body`` is the raw bytes. Keys are matched exactly, then by the network they
-    spell (so ``104.16.5.20`` answers ``104.16.5.20/32``).
+    spell (so ``104.16.5.20`` answers ``104.16.5.20/32``). ``secret`` (the token) is
+    redacted from any server text quoted in the error.
     """
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(f"answered with a body that is not JSON ({_quote(body)})", "not_json") from None
+    document = load_json(body, secret)
     if not isinstance(document, dict) or "success" not in document:
         raise ApiError("answered JSON without the envelope ('success', 'errors', 'result')", "bad_shape")
     if document["success"] is not True:
         if document["success"] is False:
-            raise ApiError(f"answered success: false ({_api_errors(document)})", "success_false")
-        raise ApiError(f"answered 'success': {_quote(json.dumps(document['success']))}, not a boolean", "bad_shape")
+            raise ApiError(f"answered success: false ({_api_errors(document, secret)})", "success_false")
+        raise ApiError(f"answered 'success': {_quote(json.dumps(document['success']), secret)}, not a boolean", "bad_shape")
     result = document.get("result")
     origins = result.get("allowed_origins") if isinstance(result, dict) else None
     if not isinstance(origins, dict):
@@ -312,16 +355,61 @@ def parse_answer(body, asked):
         if entry is None:
             raise ApiError(f"answered without cidr {cidr!r} that was asked", "missing_cidr")
         if not isinstance(entry, dict):
-            raise ApiError(f"answered {_quote(json.dumps(entry))} for cidr {cidr!r}, not an object of flags", "bad_shape")
+            raise ApiError(f"answered {_quote(json.dumps(entry), secret)} for cidr {cidr!r}, not an object of flags", "bad_shape")
         flags = {}
         for name in FLAGS:
             value = entry.get(name)
             if not isinstance(value, bool):
-                shown = "nothing" if name not in entry else _quote(json.dumps(value))
+                shown = "nothing" if name not in entry else _quote(json.dumps(value), secret)
                 raise ApiError(f"answered {name}={shown} for cidr {cidr!r}; flags must be true or false", "bad_flag")
             flags[name] = value
         answers[cidr] = flags
     return answers
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object with the same key twice."""
+
+
+def _unique_keys(pairs):
+    """``json`` ``object_pairs_hook``: a dict, refusing a key given twice (else the last one would win)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen = set()
+        raise _DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return document
+
+
+def _too_deep(document):
+    """Does ``document`` nest containers deeper than ``MAX_DEPTH``? One level at a time, containers only."""
+    level = [document] if isinstance(document, (dict, list)) else []
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
+
+
+def load_json(body, secret=None):
+    """Parse an answer body; :class:`ApiError` ``not_json`` or ``bad_shape`` (duplicate keys, too deep)."""
+    try:
+        document = json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ApiError(f"answered JSON with the key {_quote(exc.args[0], secret)} twice in one object", "bad_shape") from None
+    except RecursionError:
+        too_deep = True  # so deep that the parser gave up
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(f"answered with a body that is not JSON ({_quote(body, secret)})", "not_json") from None
+    else:
+        too_deep = _too_deep(document)
+    if too_deep:
+        raise ApiError(f"answered JSON nested more than {MAX_DEPTH} levels deep", "bad_shape")
+    return document
 
 
 def _keys_by_network(origins):
@@ -335,7 +423,7 @@ def _keys_by_network(origins):
     return found
 
 
-def _api_errors(document):
+def _api_errors(document, secret):
     """``code 1001: message; ...`` from an error envelope, or a short quote of it."""
     errors = document.get("errors") if isinstance(document, dict) else None
     if isinstance(errors, list) and errors:
@@ -345,20 +433,47 @@ def _api_errors(document):
                 parts.append(f"code {error.get('code')}: {error.get('message')}")
             else:
                 parts.append(str(error))
-        return _scrub("; ".join(parts))
+        return _scrub("; ".join(parts), secret)
     return "no errors given"
 
 
-def _scrub(text):
-    """Server text made fit to quote: one line, bounded. (The client also redacts its token.)"""
-    text = _CONTROL.sub(" ", str(text))
-    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "..."
+@lru_cache(maxsize=4)
+def _secret_pieces(secret):
+    """Every piece of ``secret`` of ``SECRET_PIECE`` characters (the whole of a shorter one)."""
+    width = min(len(secret), SECRET_PIECE)
+    return width, frozenset(secret[start : start + width] for start in range(len(secret) - width + 1))
 
 
-def _quote(data):
+def redact(text, secret):
+    """``text`` with ``secret``, and every piece of it of ``SECRET_PIECE`` or more characters, as ``<redacted>``."""
+    if not secret or not text:
+        return text
+    width, pieces = _secret_pieces(secret)
+    kept, shown_from, covered_to = [], 0, -1
+    for start in range(len(text) - width + 1):
+        if text[start : start + width] not in pieces:
+            continue
+        if start > covered_to:  # a new run of overlapping pieces
+            kept.append(text[shown_from:start])
+            kept.append(REDACTED)
+        covered_to = shown_from = start + width
+    kept.append(text[shown_from:])
+    return "".join(kept)
+
+
+def _scrub(text, secret):
+    """Server text made fit to quote: one line, redacted, then cut to ``MAX_QUOTED`` characters."""
+    text = str(text)
+    redacted = redact(_CONTROL.sub(" ", text[:REDACTED_SPAN]), secret)
+    if len(redacted) <= MAX_QUOTED and len(text) <= REDACTED_SPAN:
+        return redacted
+    return redacted[:MAX_QUOTED] + "..."
+
+
+def _quote(data, secret):
     if isinstance(data, bytes):
-        data = data.decode("utf-8", "replace")
-    return repr(_scrub(data)) if data else "empty"
+        data = data[: 4 * REDACTED_SPAN].decode("utf-8", "replace")  # at most 4 bytes a character: enough to redact
+    return repr(_scrub(data, secret)) if data else "empty"
 
 
 # --------------------------------------------------------------------------- the client
@@ -386,11 +501,11 @@ class AddressingApiClient:
         return f"AddressingApiClient({self.settings.endpoint!r})"
 
     def _redacted(self, error):
-        """``error`` with the token cut out of its text: server text is quoted in it."""
+        """``error`` with the token cut out of its text, a last guard: its quotes of server text were redacted already."""
         text = str(error)
         if self.settings.token not in text:
             return error
-        return ApiError(text.replace(self.settings.token, "<redacted>"), error.kind, error.status)
+        return ApiError(text.replace(self.settings.token, REDACTED), error.kind, error.status)
 
     def _new_session(self):
         settings = self.settings
@@ -410,9 +525,12 @@ class AddressingApiClient:
             retry_after_max=RETRY_AFTER_MAX,
         )
         session = requests.Session()
-        session.mount("https://", HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=2))
-        session.mount("http://", HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=2))
-        session.auth = BearerAuth(settings.token)  # also keeps ~/.netrc from replacing the header
+        session.trust_env = False  # no proxy, CA bundle or ~/.netrc from the environment
+        if settings.proxy:
+            session.proxies = {"http": settings.proxy, "https": settings.proxy}
+        session.mount("https://", _DeadlineAdapter(max_retries=retry, pool_connections=1, pool_maxsize=2))
+        session.mount("http://", _DeadlineAdapter(max_retries=retry, pool_connections=1, pool_maxsize=2))
+        session.auth = BearerAuth(settings.token)
         session.headers.update({"Accept": "application/json", "User-Agent": f"saltext-spectrum-acl/{__version__}"})
         return session
 
@@ -513,30 +631,31 @@ class AddressingApiClient:
             return answers
 
     def _send(self, params, headers, cidrs, where, span=None):
-        """One GET (urllib3 retries inside); ``(status, answers)`` or :class:`ApiError`."""
+        """One GET (urllib3 retries inside), within the deadline; ``(status, answers)`` or :class:`ApiError`."""
         settings = self.settings
         started = self.clock()
         self.requests_sent += 1
-        try:
-            response = self._session.get(
-                settings.endpoint,
-                params=params,
-                headers=headers,
-                timeout=(settings.connect_timeout, settings.read_timeout),
-                verify=settings.verify,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.RequestException as exc:
-            kind, problem = _transport_problem(exc, settings)
-            raise ApiError(f"Addressing API request failed: {problem} ({where})", kind) from None
-        try:
-            retries = len(response.raw.retries.history) if getattr(response.raw, "retries", None) else 0
-            if span is not None:
-                span.set_attribute("spectrum_acl.retries", retries)
-            body = _read_body(response, where, settings)
-        finally:
-            response.close()
+        with _Deadline(settings.deadline) as deadline:
+            try:
+                response = self._session.get(
+                    settings.endpoint,
+                    params=params,
+                    headers=headers,
+                    timeout=(deadline.bound(settings.connect_timeout), deadline.bound(settings.read_timeout)),
+                    verify=settings.verify,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except (requests.RequestException, _DeadlinePassed) as exc:
+                kind, problem = _transport_problem(exc, settings, deadline)
+                raise ApiError(f"Addressing API request failed: {problem} ({where})", kind) from None
+            try:
+                retries = len(response.raw.retries.history) if getattr(response.raw, "retries", None) else 0
+                if span is not None:
+                    span.set_attribute("spectrum_acl.retries", retries)
+                body = _read_body(response, where, settings, deadline)
+            finally:
+                response.close()
         status = response.status_code
         log.debug(
             "spectrum_acl: Addressing API %s -> HTTP %s, %d retries, %.0f ms",
@@ -545,21 +664,152 @@ class AddressingApiClient:
         if not 200 <= status < 300:
             raise ApiError(f"Addressing API answered {_status_problem(response, body, retries, settings)} ({where})", "http_status", status)
         try:
-            return status, parse_answer(body, cidrs)
+            return status, parse_answer(body, cidrs, settings.token)
         except ApiError as exc:
             raise ApiError(f"Addressing API {exc} ({where})", exc.kind, status) from None
 
 
+# --------------------------------------------------------------------------- the deadline
+
+#: The deadline of the request this thread is sending, for the urllib3 hooks below.
+_CURRENT_DEADLINE = contextvars.ContextVar("spectrum_acl_api_deadline", default=None)
+
+
+class _DeadlinePassed(Exception):
+    """The request's deadline passed: raised by the hooks below, through urllib3 and requests."""
+
+
+class _Deadline:
+    """The wall-clock budget of one request, retries and every read included.
+
+    Timeouts and waits between retries are cut to what is left of it. A connection
+    in use when it passes is shut down by a timer, which ends any blocked read, so a
+    server that drips headers or body a byte at a time cannot hold the request.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.passed = False
+        self._connection = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._context = _CURRENT_DEADLINE.set(self)  # pylint: disable=attribute-defined-outside-init
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        _CURRENT_DEADLINE.reset(self._context)
+
+    def remaining(self):
+        return self.end - time.monotonic()
+
+    def bound(self, seconds):
+        """``seconds``, or what is left of the deadline when that is less."""
+        return max(min(seconds, self.remaining()), 0.001)
+
+    def expired(self):
+        return self.passed or self.remaining() <= 0
+
+    def check(self):
+        """Raise :class:`_DeadlinePassed` once the deadline has passed."""
+        if self.expired():
+            raise _DeadlinePassed()
+
+    def watch(self, connection):
+        """Shut ``connection`` down when the deadline passes; raise :class:`_DeadlinePassed` if it has."""
+        with self._lock:
+            self.check()
+            self._connection = connection
+
+    def _expire(self):
+        with self._lock:
+            self.passed = True
+            sock = getattr(self._connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+
+class _DeadlineConnectionMixin:
+    """A urllib3 connection that the current request's deadline watches, with a connect timeout cut to it."""
+
+    def connect(self):
+        deadline = _CURRENT_DEADLINE.get()
+        if deadline is not None:
+            deadline.watch(self)
+            if isinstance(self.timeout, (int, float)):
+                self.timeout = deadline.bound(self.timeout)
+        super().connect()
+
+    def request(self, *args, **kwargs):  # pylint: disable=arguments-differ
+        deadline = _CURRENT_DEADLINE.get()
+        if deadline is not None:
+            deadline.watch(self)  # a pooled connection is not connected again
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_DeadlineConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_DeadlineConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOL_CLASSES = {"http": _HTTPConnectionPool, "https": _HTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections the deadline can watch, through a proxy too."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _POOL_CLASSES
+        return manager
+
+
+class _DeadlineRetry(Retry):
+    """urllib3 ``Retry`` that never waits past the current request's deadline."""
+
+    def sleep(self, response=None):
+        deadline = _CURRENT_DEADLINE.get()
+        if deadline is not None:
+            wait = self.get_retry_after(response) if response is not None and self.respect_retry_after_header else None
+            wait = min(self.get_backoff_time() if wait is None else wait, RETRY_AFTER_MAX)
+            if wait >= deadline.remaining():
+                raise _DeadlinePassed()
+        super().sleep(response)
+
+
 def _retry(**kwargs):
-    """urllib3 ``Retry``; ``retry_after_max`` only where urllib3 has it (2.4+)."""
+    """urllib3 ``Retry`` bounded by the deadline; ``retry_after_max`` only where urllib3 has it (2.4+)."""
     try:
-        return Retry(**kwargs)
+        return _DeadlineRetry(**kwargs)
     except TypeError:
         kwargs.pop("retry_after_max")
-        return Retry(**kwargs)
+        return _DeadlineRetry(**kwargs)
 
 
-def _read_body(response, where, settings):
+def _read_body(response, where, settings, deadline):
     chunks, size = [], 0
     try:
         for chunk in response.iter_content(64 * 1024):
@@ -567,24 +817,27 @@ def _read_body(response, where, settings):
             if size > MAX_BODY_BYTES:
                 raise ApiError(f"Addressing API answered more than {MAX_BODY_BYTES} bytes ({where})", "too_large", response.status_code)
             chunks.append(chunk)
-    except requests.RequestException as exc:
-        kind, problem = _transport_problem(exc, settings)
+            deadline.check()
+        deadline.check()  # a body cut short by the deadline can look complete
+    except (requests.RequestException, _DeadlinePassed) as exc:
+        kind, problem = _transport_problem(exc, settings, deadline)
         raise ApiError(f"Addressing API request failed while reading the answer: {problem} ({where})", kind, response.status_code) from None
     return b"".join(chunks)
 
 
 def _status_problem(response, body, retries, settings):
-    reason = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+    secret = settings.token
+    reason = f"HTTP {response.status_code} {_scrub(response.reason or '', secret)}".rstrip()
     if retries:
         reason += f" after {retries} retries"
     try:
-        detail = _api_errors(json.loads(body))
-    except (ValueError, UnicodeDecodeError):
-        detail = _quote(body)
+        detail = _api_errors(load_json(body), secret)
+    except ApiError:
+        detail = _quote(body, secret)
     if response.status_code in (401, 403):
         return f"{reason}: the token from {settings.token_source} was refused ({detail})"
     if 300 <= response.status_code < 400:
-        location = _scrub(response.headers.get("Location", "nowhere"))
+        location = _scrub(response.headers.get("Location", "nowhere"), secret)
         return f"{reason}: a redirect to {location}; set spectrum_acl:api:url to the final URL"
     return f"{reason} ({detail})"
 
@@ -595,11 +848,13 @@ def _reason(exc):
     return getattr(inner, "reason", inner)
 
 
-def _transport_problem(exc, settings):
+def _transport_problem(exc, settings, deadline):
     """``(kind, words)`` for a transport failure, built without the request (its headers hold the token)."""
+    if isinstance(exc, _DeadlinePassed) or deadline.expired():
+        return "timeout", f"no complete answer within the deadline of {settings.deadline:g} s (spectrum_acl:api:deadline)"
     reason = _reason(exc)
     if isinstance(exc, requests.exceptions.SSLError):
-        return "tls", f"TLS error: {_scrub(reason)}"
+        return "tls", f"TLS error: {_scrub(reason, settings.token)}"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return "timeout", f"connect timeout after {settings.connect_timeout} s"
     if isinstance(exc, requests.exceptions.ReadTimeout) or isinstance(reason, ReadTimeoutError):
@@ -609,4 +864,4 @@ def _transport_problem(exc, settings):
         return "connect", "connection refused"
     # urllib3 prefixes its pool and connection objects: keep the human part.
     text = re.sub(r"^.*?(?:Connection|Pool)\([^)]*\): ", "", text)
-    return "connect", f"{type(exc).__name__}: {_scrub(text)}"
+    return "connect", f"{type(exc).__name__}: {_scrub(text, settings.token)}"

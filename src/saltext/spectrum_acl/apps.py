@@ -444,18 +444,20 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
                 entry["error_fields"].append(error.field if isinstance(error.field, str) else None)
                 entry["error_kinds"].append("shape")
     bindings, collisions = _edge_ip_index(valid.values())
-    to_place = [app for app in valid.values() if app.edge_ips and (only is None or app.name == only)]
-    guard.prefetch((app.account_id, netaddr.IPNetwork(address)) for app in to_place for address in app.edge_ips)
-    for kind, errors in (("edge_ip_collision", collisions), ("edge_ip_space", _static_edge_ip_errors(guard, to_place))):
+    app_guard = guard.with_app_bindings(bindings)
+    to_check = [app for name, app in valid.items() if only is None or name == only]
+    # one prefetch for the run: every origin, and every static edge IP to place
+    app_guard.prefetch(
+        [(app.account_id, network) for app in to_check for network in _networks_to_judge(app_guard, app)]
+        + [(app.account_id, netaddr.IPNetwork(address)) for app in to_check for address in app.edge_ips]
+    )
+    for kind, errors in (("edge_ip_collision", collisions), ("edge_ip_space", _static_edge_ip_errors(guard, to_check))):
         for name, field_name, message in errors:
             report["apps"][name]["errors"].append(message)
             report["apps"][name]["error_fields"].append(field_name)
             report["apps"][name]["error_kinds"].append(kind)
     if only is not None:
         report["apps"] = {only: report["apps"][only]} if only in report["apps"] else {}
-    app_guard = guard.with_app_bindings(bindings)
-    to_check = [valid[name] for name in report["apps"] if name in valid]
-    app_guard.prefetch((app.account_id, network) for app in to_check for network in _networks_to_judge(app_guard, app))
     for name, entry in report["apps"].items():
         if name in valid:
             verdicts = _check_app(app_guard, valid[name])

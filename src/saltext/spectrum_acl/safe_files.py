@@ -13,10 +13,13 @@ allows, so whoever can write them can switch the guard off. A path is safe when:
   ``fstat`` on the open descriptor, so what is checked is what is read.
 """
 
+import logging
 import os
 import stat
 
 from saltext.spectrum_acl.errors import SpectrumAclError
+
+log = logging.getLogger(__name__)
 
 
 class UnsafePath(SpectrumAclError):
@@ -100,3 +103,17 @@ def read_trusted(path, what="file"):
     """The bytes of ``path``, read only when it is a safe regular file (see :func:`open_trusted`)."""
     with open_trusted(path, what) as handle:
         return handle.read()
+
+
+def read_secret(path, what="token file"):
+    """The stripped text of a secret file (an API token), read only when safe.
+
+    Like :func:`read_trusted`, and a warning when others may read it (``chmod 600``).
+    Raises :class:`UnsafePath`, ``OSError`` or ``UnicodeDecodeError``; the text is never in an error.
+    """
+    with open_trusted(path, what) as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        text = handle.read().decode("utf-8").strip()
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("spectrum_acl: %s %s is readable by other users; chmod 600 it", what, path)
+    return text
