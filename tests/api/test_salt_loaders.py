@@ -5,6 +5,7 @@ each test picks. A failed state run leaves the old file byte-identical.
 """
 
 import copy
+import time
 import uuid
 
 import pytest
@@ -157,3 +158,28 @@ def test_bad_config_is_a_clear_error(loaders, edge_config, token, change, words)
     assert ret.comment.startswith("Spectrum origin guard could not run, nothing was written: ")
     assert words in ret.comment and token not in ret.comment
     assert edge_config.read_bytes() == OLD
+
+@pytest.mark.parametrize("mode", ["duplicate-flag", "duplicate-success", "deep-100000", "echo-late-body", "echo-late-errors"])
+def test_hostile_answers_fail_closed_cleanly_in_the_state(loaders, fault_server, edge_config, token, mode):
+    """Repeated keys, 100,000-deep JSON and a server echoing the token: denied, no traceback, no token."""
+    fault_server.reset(mode)
+    ret = loaders.states.spectrum_acl.app_config(name=str(edge_config), apps=APPS)
+    fault_server.release.set()
+    assert ret.result is False and ret.changes == {}
+    assert edge_config.read_bytes() == OLD
+    assert "Traceback" not in ret.comment and "RecursionError" not in ret.comment
+    secret = token.split("-")[-1]  # the random part: "sk-spectrum-" is in every URL here anyway
+    assert all(secret[start:start + 8] not in ret.comment for start in range(len(secret) - 7))
+
+
+def test_a_dripping_api_is_cut_off_at_the_deadline_in_the_state(loaders, fault_server, edge_config):
+    opts = copy.deepcopy(dict(loaders.opts))
+    opts["spectrum_acl"]["api"].update(deadline=1.5, read_timeout=3)
+    dripping = Loaders(opts, loaded_base_name=f"{__name__}.drip{uuid.uuid4().hex[:6]}")
+    fault_server.reset("drip-body")
+    started = time.monotonic()
+    ret = dripping.states.spectrum_acl.app_config(name=str(edge_config), apps=APPS)
+    elapsed = time.monotonic() - started
+    fault_server.release.set()
+    assert ret.result is False and edge_config.read_bytes() == OLD
+    assert elapsed < 10  # bounded by the deadline, not by the server's pace
