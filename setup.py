@@ -1,14 +1,22 @@
 """Packaging for saltext-spectrum-acl."""
 
+import pathlib
+import re
+
 from setuptools import find_namespace_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+# One source for the version: the package's __version__.
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "src/saltext/spectrum_acl/__init__.py").read_text(), re.M).group(1)
 
 setup(
     name="saltext-spectrum-acl",
-    version="0.1.0",
+    version=VERSION,
     description="Salt extension that refuses dangerous Spectrum reverse-proxy origins before they reach the edge",
-    long_description=open("README.md", encoding="utf-8").read(),  # pylint: disable=consider-using-with
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     python_requires=">=3.10",
     package_dir={"": "src"},
     packages=find_namespace_packages(where="src", include=["saltext", "saltext.*"]),
@@ -38,14 +46,23 @@ setup(
             "hypothesis>=6.100",
             "sphinx>=7",  # the suite builds the manual
             "myst-parser>=3",
+            "ruff>=0.6",  # the lint configuration in ruff.toml, run by the suite
+            "trove-classifiers",  # the classifiers above are checked against it
+            "towncrier>=23",  # changelog fragments
         ],
     },
     entry_points={
         "salt.loader": ["spectrum_acl = saltext.spectrum_acl"],
-        "console_scripts": ["spectrum-acl = saltext.spectrum_acl.cli:main"],
+        "console_scripts": ["spectrum-acl = saltext.spectrum_acl.cli.main:main"],
     },
     classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Console",
+        "Intended Audience :: System Administrators",
+        "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
-        "Framework :: Salt",
+        "Programming Language :: Python :: 3 :: Only",
+        "Topic :: System :: Networking",
+        "Topic :: System :: Systems Administration",
     ],
 )

@@ -34,18 +34,18 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import datagen  # noqa: E402 pylint: disable=wrong-import-position
-
-from saltext.spectrum_acl import api_client, index, special_purpose  # noqa: E402 pylint: disable=wrong-import-position
-from saltext.spectrum_acl.policy import OriginGuard  # noqa: E402 pylint: disable=wrong-import-position
-from saltext.spectrum_acl.server import ENDPOINT_PATH  # noqa: E402 pylint: disable=wrong-import-position
+import datagen
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api.server import ENDPOINT_PATH
+from saltext.spectrum_acl.core import index, reserved
+from saltext.spectrum_acl.core.guard import OriginGuard
 
 ACCOUNT = "team7"
 
 
 def start_server(data_path, token_path, latency_ms):
     command = [
-        sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli import main; sys.exit(main())",
+        sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli.main import main; sys.exit(main())",
         "serve", "--data", data_path, "--port", "0", "--token-file", token_path,
         "--latency-ms", str(latency_ms), "--log-level", "warning",
     ]
@@ -80,7 +80,7 @@ def batched(url, token, origins, batch_size):
         environ={},
     )
     client = api_client.AddressingApiClient(settings)
-    guard = OriginGuard(index.PrefixIndex(special_purpose.reserved_entries()), remote=client)
+    guard = OriginGuard(index.PrefixIndex(reserved.reserved_entries()), remote=client)
     started = time.perf_counter()
     guard.prefetch((ACCOUNT, netaddr.IPNetwork(origin)) for origin in origins)
     verdicts = [guard.check_origin(origin, ACCOUNT) for origin in origins]

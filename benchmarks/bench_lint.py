@@ -19,7 +19,6 @@ Absolute times drift on shared machines; read the ratios.
 """
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -100,7 +99,7 @@ def generate(root, apps, files):
 
 def _cli():
     script = os.path.join(os.path.dirname(sys.executable), "spectrum-acl")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "saltext.spectrum_acl.cli"]
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "saltext.spectrum_acl.cli.main"]
 
 
 def run_cli(root, fmt, output):
@@ -122,9 +121,11 @@ def run_cli(root, fmt, output):
 
 def in_process_merge_share(root):
     """Run the lint in process with Salt's pillar merge timed: ``(render seconds, merge seconds)``."""
-    import salt.utils.dictupdate  # pylint: disable=import-outside-toplevel
+    import salt.utils.dictupdate
 
-    from saltext.spectrum_acl import cli, lint  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.cli import main as cli
+    from saltext.spectrum_acl.lint import compile as lint_compile
+    from saltext.spectrum_acl.lint import run as lint_run
 
     spent = [0.0]
     original = salt.utils.dictupdate.merge
@@ -138,11 +139,11 @@ def in_process_merge_share(root):
 
     salt.utils.dictupdate.merge = timed_merge
     try:
-        args = cli._parser().parse_args(  # pylint: disable=protected-access
+        args = cli._parser().parse_args(
             ["lint", "--pillar-root", root, "--data", os.path.join(EXAMPLES, "prefixes.yaml")]
         )
-        lint.configure_logging("quiet")
-        result = lint.lint(args)
+        lint_compile.configure_logging("quiet")
+        result = lint_run.lint(args)
     finally:
         salt.utils.dictupdate.merge = original
     return result["timings"]["render"], spent[0]
@@ -179,7 +180,7 @@ def main(argv=None):
     print(f"In process: render {render:.2f} s, of which Salt's pillar merge (salt.utils.dictupdate.merge, "
           f"a deep copy of the whole pillar per SLS file) {merge:.2f} s = {merge / render:.0%}.")
     if not args.keep:
-        import shutil  # pylint: disable=import-outside-toplevel
+        import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
 

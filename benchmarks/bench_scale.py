@@ -22,11 +22,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import datagen  # noqa: E402 pylint: disable=wrong-import-position
+import datagen  # noqa: E402
+from saltext.spectrum_acl.core.guard import OriginGuard  # noqa: E402
 
 LOAD_SNIPPET = """
 import json, resource, sys, time
-from saltext.spectrum_acl import prefix_data
+from saltext.spectrum_acl.data import prefix_data
 start = time.perf_counter()
 built = prefix_data.load_index(sys.argv[1], cache_dir=sys.argv[2] or None)
 print(json.dumps({"seconds": time.perf_counter() - start, "entries": len(built),
@@ -58,6 +59,7 @@ def naive_rate(document, origins, account):
         rows.extend((ipaddress.ip_network(d["cidr"]), d["delegated_account_id"]) for d in record.get("delegations", ()))
         rows.extend((ipaddress.ip_network(b["cidr"]), None) for b in record.get("bindings", ()))
     start = time.perf_counter()
+    verdicts = []
     for origin in origins:
         network = ipaddress.ip_network(origin)
         permitted = managed = False
@@ -65,17 +67,18 @@ def naive_rate(document, origins, account):
             if candidate.version == network.version and candidate.overlaps(network):
                 managed = True
                 permitted |= owner == account
-    return len(origins) / (time.perf_counter() - start)
+        verdicts.append(permitted or not managed)
+    return len(verdicts) / (time.perf_counter() - start)
 
 
 def bench_verdicts(data_path, cache_dir, queries):
-    import netaddr  # pylint: disable=import-outside-toplevel
-    import pytricia  # pylint: disable=import-outside-toplevel
+    import netaddr
+    import pytricia
 
-    from saltext.spectrum_acl import policy, prefix_data  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.data import prefix_data
 
     built = prefix_data.load_index(data_path, cache_dir=cache_dir)
-    guard = policy.OriginGuard(built)
+    guard = OriginGuard(built)
     origins = datagen.origins(queries)
     trie = pytricia.PyTricia(128)
     columns = built.columns
@@ -90,18 +93,19 @@ def bench_verdicts(data_path, cache_dir, queries):
         lambda: [guard.check_origin(origin, "team1").deciding_entry for origin in origins], len(origins)
     )
     batch = guard.check_batch(origins, "team1")
-    numpy_share = 1 - len(batch._full) / len(origins)  # pylint: disable=protected-access
+    numpy_share = 1 - len(batch._full) / len(origins)
     return pytricia_rate, batch_rate, text_rate, single_rate, numpy_share
 
 
 def bench_small(queries):
-    from saltext.spectrum_acl import index, policy, prefix_data, special_purpose  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.core import index, reserved
+    from saltext.spectrum_acl.data import prefix_data
 
     document = datagen.document(10_000)
     columns = prefix_data.columns_from_document(document)
-    for entry in special_purpose.reserved_entries():
+    for entry in reserved.reserved_entries():
         columns.add_entry(entry)
-    guard = policy.OriginGuard(index.PrefixIndex.from_columns(columns))
+    guard = OriginGuard(index.PrefixIndex.from_columns(columns))
     origins = datagen.origins(queries)
     ours = _median_rate(lambda: [guard.check_origin(o, "team1").deciding_entry for o in origins], len(origins))
     naive = naive_rate(document, origins[:300], "team1")
@@ -109,7 +113,7 @@ def bench_small(queries):
 
 
 def bench_loads(data_path, work_dir):
-    from saltext.spectrum_acl import compiled_cache  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.data import compiled
 
     cache_dir = os.path.join(work_dir, "cache")
     cold = _load_in_subprocess(data_path, None)
@@ -122,14 +126,14 @@ def bench_loads(data_path, work_dir):
         handle.seek(-100, os.SEEK_END)
         handle.write(bytes([byte[0] ^ 0xFF]))
     corrupt = _load_in_subprocess(data_path, cache_dir)
-    rebuilt = compiled_cache.load(cache_dir, os.path.basename(cache_file).split("-")[2]) is not None
+    rebuilt = compiled.load(cache_dir, os.path.basename(cache_file).split("-")[2]) is not None
     return cold, first, warm, corrupt, rebuilt
 
 
 def bench_state_run(data_path, work_dir, apps_count, runs):
-    from saltext.spectrum_acl import apps as apps_engine  # pylint: disable=import-outside-toplevel
-    from saltext.spectrum_acl import policy, render  # pylint: disable=import-outside-toplevel
-    from saltext.spectrum_acl.index import PrefixIndex  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.apps import check as apps_check
+    from saltext.spectrum_acl.apps import render
+    from saltext.spectrum_acl.core.index import PrefixIndex
 
     apps = {
         f"app{n:04d}": {
@@ -140,7 +144,7 @@ def bench_state_run(data_path, work_dir, apps_count, runs):
         }
         for n in range(apps_count)
     }
-    _, valid = apps_engine.check_apps(apps, policy.OriginGuard(PrefixIndex()))
+    _, valid = apps_check.check_apps(apps, OriginGuard(PrefixIndex()))
     state_tree, pillar_tree, out = (os.path.join(work_dir, name) for name in ("salt", "pillar", "out"))
     for folder in (state_tree, pillar_tree, out):
         os.makedirs(folder, exist_ok=True)
@@ -167,7 +171,7 @@ def bench_state_run(data_path, work_dir, apps_count, runs):
     salt_call = os.path.join(os.path.dirname(sys.executable), "salt-call")
     # Salt's modules come with bytecode, as pip compiles what it installs; give this package the
     # same, also from an editable install or under PYTHONDONTWRITEBYTECODE
-    import saltext.spectrum_acl  # pylint: disable=import-outside-toplevel
+    import saltext.spectrum_acl
 
     compileall.compile_dir(os.path.dirname(saltext.spectrum_acl.__file__), quiet=1)
 

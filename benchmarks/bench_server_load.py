@@ -33,9 +33,8 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import datagen  # noqa: E402 pylint: disable=wrong-import-position
-
-from saltext.spectrum_acl.server import ENDPOINT_PATH  # noqa: E402 pylint: disable=wrong-import-position
+import datagen
+from saltext.spectrum_acl.api.server import ENDPOINT_PATH
 
 ACCOUNT = "team7"
 #: One wide request: IPv6 that covers every embedding of IPv4, and IPv4 itself.
@@ -49,10 +48,10 @@ ORDINARY_PER_REQUEST = 4
 def start_server(data_path, token_path, log, *args, **popen):
     """``spectrum-acl serve`` on a free port, its log in the open file ``log``: ``(process, base URL)``."""
     command = [
-        sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli import main; sys.exit(main())",
+        sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli.main import main; sys.exit(main())",
         "serve", "--data", data_path, "--port", "0", "--token-file", token_path, *args,
     ]
-    process = subprocess.Popen(  # pylint: disable=consider-using-with
+    process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **popen
     )
     first = process.stdout.readline()
@@ -114,7 +113,7 @@ def run_load(url, token, seconds, *, idle=50, wide_clients=1, ordinary_limit=Non
                 began = time.perf_counter()
                 try:
                     response = session.get(endpoint, params=params, headers=headers, timeout=10)
-                    response.json()["result"]["allowed_origins"]  # pylint: disable=expression-not-assigned
+                    response.json()["result"]["allowed_origins"]
                 except (requests.RequestException, ValueError, KeyError, TypeError):
                     load.ordinary_failed += 1
                     continue

@@ -29,6 +29,6 @@ def _drop_salt_deferred_log_handler():
     """Salt buffers early log records for stderr and flushes them at exit, after pytest
     has closed its capture; hand them to the real handlers while pytest still runs."""
     yield
-    from salt._logging.impl import shutdown_temp_handler  # pylint: disable=import-outside-toplevel
+    from salt._logging.impl import shutdown_temp_handler
 
     shutdown_temp_handler()

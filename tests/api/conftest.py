@@ -7,9 +7,11 @@ import socket
 import pytest
 import yaml
 
-from saltext.spectrum_acl import api_client, index, prefix_data, special_purpose
-from saltext.spectrum_acl.policy import OriginGuard
-from saltext.spectrum_acl.server import ReferenceServer
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api.server import ReferenceServer
+from saltext.spectrum_acl.core import index, reserved
+from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.data import prefix_data
 from tests.api.fault_server import FaultServer
 from tests.unit.helpers import DOC as UNIT_DOC
 
@@ -21,11 +23,11 @@ DOC = UNIT_DOC
 
 def full_guard(document=DOC):
     entries = prefix_data.entries_from_document(document)
-    return OriginGuard(index.PrefixIndex(entries + special_purpose.reserved_entries()))
+    return OriginGuard(index.PrefixIndex(entries + reserved.reserved_entries()))
 
 
 def reserved_only_guard(remote, resolver=None):
-    return OriginGuard(index.PrefixIndex(special_purpose.reserved_entries()), remote=remote, resolver=resolver)
+    return OriginGuard(index.PrefixIndex(reserved.reserved_entries()), remote=remote, resolver=resolver)
 
 
 def settings(url, token, **overrides):
@@ -36,7 +38,7 @@ def settings(url, token, **overrides):
 def expected_requests(pairs, batch_size):
     """Requests a run of distinct ``(account, cidr)`` pairs needs: per account, ceil(n / batch)."""
     per_account = {}
-    for account, cidr in set(pairs):
+    for account, _cidr in set(pairs):
         per_account[account] = per_account.get(account, 0) + 1
     return sum(math.ceil(count / batch_size) for count in per_account.values())
 

@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from saltext.spectrum_acl.server import judge_cidrs
+from saltext.spectrum_acl.api.server import judge_cidrs
 
 MODES = (
     "ok", "hang", "status-500", "503-then-ok", "429-then-ok", "503-always", "401", "not-json",
@@ -58,7 +58,7 @@ class FaultServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+            def log_message(self, format, *args):
                 pass
 
             def _send(self, status, body, headers=()):
@@ -88,7 +88,7 @@ class FaultServer:
                 token = self.headers.get("Authorization", "").partition(" ")[2]
                 return f"{padding}{token} {token[4:16]}"
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
                 fault.requests.append(
                     {"target": self.path, "path": urlsplit(self.path).path, "query": query, "headers": dict(self.headers)}

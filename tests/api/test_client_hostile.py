@@ -11,8 +11,8 @@ import time
 import netaddr
 import pytest
 
-from saltext.spectrum_acl import api_client
-from saltext.spectrum_acl.api_client import SECRET_PIECE, ApiError
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api.client import SECRET_PIECE, ApiError
 from tests.api.conftest import reserved_only_guard, settings
 from tests.api.fault_server import ECHO_PADDING
 

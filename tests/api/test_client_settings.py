@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from saltext.spectrum_acl import api_client
-from saltext.spectrum_acl.api_client import ApiConfigError, ApiError, ApiSettings, parse_answer
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api.client import ApiConfigError, ApiError, ApiSettings, parse_answer
 
 TOKEN = "sk-unit-0123456789abcdef"
 

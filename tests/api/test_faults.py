@@ -8,7 +8,7 @@ import logging
 import netaddr
 import pytest
 
-from saltext.spectrum_acl import api_client
+from saltext.spectrum_acl.api import client as api_client
 from tests.api.conftest import reserved_only_guard, settings
 
 #: Fast failure: short timeouts and backoff, two retries.

@@ -9,8 +9,9 @@ import random
 import netaddr
 import pytest
 
-from saltext.spectrum_acl import api_client, apps
-from saltext.spectrum_acl.resolver import Resolver
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.apps import check
+from saltext.spectrum_acl.core.resolver import Resolver
 from tests.api.conftest import expected_requests, reserved_only_guard, settings
 from tests.conftest import EXAMPLES
 
@@ -60,7 +61,7 @@ def test_decision_table_is_identical(local_guard, api_client_for_parity, referen
     # every distinct (account, cidr) pair, carried IPv4 included, asked once, in batches of 25
     assert reference_server.state.requests - before == asked  # judging asked nothing more
     carried_pairs = {(a, api_client.cidr_key(n)) for a, n in pairs}
-    from saltext.spectrum_acl.addressing import embedded_ipv4  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.core.embedded import embedded_ipv4
 
     carried_pairs |= {(a, api_client.cidr_key(c)) for a, n in pairs for _, c in embedded_ipv4(n)}
     assert asked == expected_requests(carried_pairs, 25)
@@ -90,11 +91,11 @@ def test_random_origins_are_identical(local_guard, api_client_for_parity):
 
 @pytest.mark.parametrize("pillar", ["pillar", "pillar-bad"])
 def test_example_pillars_give_the_same_report(reference_server, token, pillar):
-    import yaml  # pylint: disable=import-outside-toplevel
+    import yaml
 
-    from saltext.spectrum_acl import prefix_data  # pylint: disable=import-outside-toplevel
-    from saltext.spectrum_acl.policy import OriginGuard  # pylint: disable=import-outside-toplevel
-    from saltext.spectrum_acl.server import ReferenceServer  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.api.server import ReferenceServer
+    from saltext.spectrum_acl.core.guard import OriginGuard
+    from saltext.spectrum_acl.data import prefix_data
 
     resolver = Resolver({"origin.partner.example": ["93.184.215.14"]}, use_dns=False)
     spectrum = yaml.safe_load((EXAMPLES / pillar / "spectrum.sls").read_text())["spectrum"]
@@ -102,8 +103,8 @@ def test_example_pillars_give_the_same_report(reference_server, token, pillar):
     with ReferenceServer(OriginGuard(prefix_data.load_index(str(EXAMPLES / "prefixes.yaml"))), token) as server:
         client = api_client.AddressingApiClient(settings(server.url, token))
         remote = reserved_only_guard(client, resolver=resolver)
-        local_report, _ = apps.check_apps(spectrum["apps"], local, spectrum["account_id"])
-        remote_report, _ = apps.check_apps(spectrum["apps"], remote, spectrum["account_id"])
+        local_report, _ = check.check_apps(spectrum["apps"], local, spectrum["account_id"])
+        remote_report, _ = check.check_apps(spectrum["apps"], remote, spectrum["account_id"])
     assert local_report["allowed"] is remote_report["allowed"] is (pillar == "pillar")
     assert local_report["errors"] == remote_report["errors"]
     for name, entry in local_report["apps"].items():
@@ -135,7 +136,7 @@ def test_five_thousand_origins_take_five_thousand_over_batch_size_requests(refer
     total = sum(len(app["origin_direct"]) for app in apps_pillar.values())
     assert total == 5000
     before = reference_server.state.requests
-    report, _ = apps.check_apps(apps_pillar, guard)
+    report, _ = check.check_apps(apps_pillar, guard)
     assert report["allowed"], report["denials"][:3]
     distinct = {(app["account_id"], url.split("//")[1].rsplit(":", 1)[0] + "/32")
                 for app in apps_pillar.values() for url in app["origin_direct"]}
@@ -143,5 +144,5 @@ def test_five_thousand_origins_take_five_thousand_over_batch_size_requests(refer
     assert expected_requests(distinct, batch_size) == 41
     assert client.requests_sent == reference_server.state.requests - before == 41
     # the same run again asks nothing: every pair is answered
-    apps.check_apps(apps_pillar, guard)
+    check.check_apps(apps_pillar, guard)
     assert client.requests_sent == 41

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from saltext.spectrum_acl import prefix_data
-from saltext.spectrum_acl.policy import OriginGuard
+from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.data import prefix_data
 from tests.api.fault_server import FaultServer
 from tests.conftest import EXAMPLES
 

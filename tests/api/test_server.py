@@ -12,8 +12,8 @@ import threading
 import pytest
 import requests
 
-from saltext.spectrum_acl import api_client
-from saltext.spectrum_acl.server import ENDPOINT_PATH, MAX_CIDRS, ReferenceServer
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api.server import ENDPOINT_PATH, MAX_CIDRS, ReferenceServer
 from tests.api.conftest import reserved_only_guard, settings
 
 
@@ -115,7 +115,7 @@ def test_concurrent_clients_overlap_and_get_their_own_answers(local_guard, token
                 barrier.wait(10)
                 response = _get(server, token, [("cidr", origin), ("account_id", "crossbow")])
                 results[origin] = response.json()["result"]["allowed_origins"][origin]
-            except Exception as exc:  # pylint: disable=broad-except
+            except Exception as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
@@ -136,7 +136,7 @@ def test_concurrent_clients_overlap_and_get_their_own_answers(local_guard, token
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
     """A self-signed certificate for 127.0.0.1 and its key."""
-    # pylint: disable=import-outside-toplevel
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -162,7 +162,7 @@ def tls_files(tmp_path_factory):
 
 
 def test_tls_verify_with_a_ca_bundle_and_fail_closed_without(local_guard, token, tls_files):
-    import ssl  # pylint: disable=import-outside-toplevel
+    import ssl
 
     cert, key = tls_files
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -183,7 +183,7 @@ def test_tls_verify_with_a_ca_bundle_and_fail_closed_without(local_guard, token,
 
 
 def _spectrum_acl(*args):
-    return [sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from saltext.spectrum_acl.cli.main import main; sys.exit(main())", *args]
 
 
 def test_serve_command(data_file, token_file, token):

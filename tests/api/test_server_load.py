@@ -13,14 +13,14 @@ import time
 import pytest
 import requests
 
-from saltext.spectrum_acl import prefix_data
-from saltext.spectrum_acl.policy import OriginGuard
-from saltext.spectrum_acl.server import BUSY, ENDPOINT_PATH
+from saltext.spectrum_acl.api.server import BUSY, ENDPOINT_PATH
+from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.data import prefix_data
 from tests.conftest import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-import bench_server_load as bench  # noqa: E402 pylint: disable=wrong-import-position,import-error
-import datagen  # noqa: E402 pylint: disable=wrong-import-position,import-error
+import bench_server_load as bench
+import datagen
 
 #: Enough entries that a wide request reads ~180,000 index segments, and still quick to build.
 ENTRIES = 30_000
@@ -41,7 +41,7 @@ def serve(generated_data, token_file, tmp_path):
     started = []
 
     def start(*options, **popen):
-        log = open(tmp_path / f"server-{len(started)}.log", "w+", encoding="utf-8")  # pylint: disable=consider-using-with
+        log = open(tmp_path / f"server-{len(started)}.log", "w+", encoding="utf-8")
         process, url = bench.start_server(str(generated_data), str(token_file), log, *options, **popen)
         started.append((process, log))
         return url, log

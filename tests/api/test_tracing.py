@@ -13,8 +13,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from saltext.spectrum_acl import api_client, tracing
-from saltext.spectrum_acl.server import ENDPOINT_PATH, ReferenceServer
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api import tracing
+from saltext.spectrum_acl.api.server import ENDPOINT_PATH, ReferenceServer
 from tests.api.conftest import reserved_only_guard, settings
 
 
@@ -43,7 +44,7 @@ def test_client_spans_and_server_joins_the_trace(local_guard, token, provider, e
             settings(server.url, token, batch_size=2), tracing=tracing.client_tracing(tracer_provider=provider)
         )
         guard = reserved_only_guard(client)
-        import netaddr  # pylint: disable=import-outside-toplevel
+        import netaddr
 
         guard.prefetch(("crossbow", netaddr.IPNetwork(o)) for o in ("104.16.5.20", "1.1.1.1", "10.0.0.1"))
     spans = exporter.get_finished_spans()
@@ -111,7 +112,7 @@ def test_salt_tracing_is_used_when_enabled(fault_server, token, provider, export
 
         @staticmethod
         def inject(carrier):
-            from opentelemetry import propagate  # pylint: disable=import-outside-toplevel
+            from opentelemetry import propagate
 
             propagate.inject(carrier)
 
@@ -145,7 +146,8 @@ sys.meta_path.insert(0, Block())
 
 _RUN_CLIENT = """
 import sys
-from saltext.spectrum_acl import api_client, tracing
+from saltext.spectrum_acl.api import client as api_client
+from saltext.spectrum_acl.api import tracing
 from tests.api.conftest import reserved_only_guard, settings
 url, token, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 mode = {"auto": "auto", "true": True, "false": False}[mode]

@@ -55,7 +55,7 @@ def test_check_apps_on_example_pillar(modules):
     assert api["origin"] == "origin.partner.example (origin_dns)"
     assert "93.184.215.14" in api["reasons"][0]
     # plain types, not Salt 3008's masking ones
-    assert type(report["apps"]) is dict  # pylint: disable=unidiomatic-typecheck
+    assert type(report["apps"]) is dict
     assert "*****" not in json.dumps(report)
 
 

@@ -108,7 +108,7 @@ def test_app_config_bad_prefix_data_fails_closed(states, loaders, edge_config, t
     try:
         ret = states.spectrum_acl.app_config(name=str(edge_config))
     finally:
-        loaders.opts["spectrum_acl"] = loaders._original_opts["spectrum_acl"]  # pylint: disable=protected-access
+        loaders.opts["spectrum_acl"] = loaders._original_opts["spectrum_acl"]
     assert ret.result is False
     assert "outside its parent prefix 104.16.0.0/13" in ret.comment
     assert edge_config.read_text() == "old\n"

@@ -15,7 +15,7 @@ import uuid
 import pytest
 import yaml
 
-from saltext.spectrum_acl.runtime import ignored_settings_notice
+from saltext.spectrum_acl.settings import ignored_settings_notice
 from tests.conftest import EXAMPLES
 from tests.dns_server import DnsServer
 
@@ -45,7 +45,7 @@ class CaptureServer:
         self.requests = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802  (http.server's name)
+            def do_GET(self):
                 outer.requests.append((self.path, self.headers.get("Authorization")))
                 self.send_response(200)
                 self.end_headers()

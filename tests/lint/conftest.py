@@ -21,7 +21,7 @@ def cli_command():
     script = os.path.join(os.path.dirname(sys.executable), "spectrum-acl")
     if os.path.exists(script):
         return [script]
-    return [sys.executable, "-m", "saltext.spectrum_acl.cli"]
+    return [sys.executable, "-m", "saltext.spectrum_acl.cli.main"]
 
 
 @dataclass

@@ -7,8 +7,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from saltext.spectrum_acl import lint as lint_module
-from saltext.spectrum_acl.lint_pillar import LintConfigError
 from tests.conftest import EXAMPLES
 from tests.lint.conftest import assert_clean, lint
 
@@ -21,7 +19,7 @@ class _Api(BaseHTTPRequestHandler):
     status = 200
     seen = []
 
-    def do_GET(self):  # noqa: N802 pylint: disable=invalid-name
+    def do_GET(self):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         type(self).seen.append((url.path, self.headers.get("Authorization"), query.get("account_id")))
@@ -77,9 +75,3 @@ def test_api_failure_denies_and_never_shows_the_token(minion_config, api):
     assert findings and {f["kind"] for f in findings} <= {"denied", "edge_ip_space"}  # static edge IPs cannot be checked either: refused
 
 
-def test_api_url_without_the_client_module_is_a_clear_error(monkeypatch):
-    real = lint_module.importlib.util.find_spec
-    monkeypatch.setattr(lint_module.importlib.util, "find_spec",
-                        lambda name, *a: None if name.endswith("api_client") else real(name, *a))
-    with pytest.raises(LintConfigError, match="--api-url needs the Addressing API client"):
-        lint_module.use_api_backend({}, "https://api.example.net")

@@ -17,7 +17,7 @@ def test_pre_commit_hook_runs_the_lint_in_a_pillar_repo(tmp_path):
     assert hook["language"] == "python" and hook["pass_filenames"] is False
     program, *entry_args = shlex.split(hook["entry"])
     assert program == "spectrum-acl"
-    assert "spectrum-acl = saltext.spectrum_acl.cli:main" in (REPO_ROOT / "setup.py").read_text()
+    assert "spectrum-acl = saltext.spectrum_acl.cli.main:main" in (REPO_ROOT / "setup.py").read_text()
     # A pillar repo's .pre-commit-config.yaml, as examples/ci/README.md shows it.
     readme = (EXAMPLES / "ci" / "README.md").read_text()
     config = yaml.safe_load(readme.split("```yaml\n", 1)[1].split("```", 1)[0])

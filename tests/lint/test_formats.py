@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from saltext.spectrum_acl.lint_formats import JSON_SCHEMA, SCHEMA_ID
+from saltext.spectrum_acl.lint.formats import JSON_SCHEMA, SCHEMA_ID
 from tests.conftest import EXAMPLES
 from tests.lint.conftest import line_of, lint
 
@@ -131,7 +131,7 @@ def test_github_annotations_have_file_and_line(minion_config, bad_json):
 
 
 def test_github_escapes_workflow_command_characters():
-    from saltext.spectrum_acl.lint_formats import github_line  # pylint: disable=import-outside-toplevel
+    from saltext.spectrum_acl.lint.formats import github_line
 
     finding = {"severity": "error", "kind": "shape", "app": "a,b", "file": "p/x:y.sls", "line": 3,
                "message": "100% bad\nsecond line"}
@@ -162,7 +162,7 @@ def test_json_is_one_document_even_with_warnings(minion_config, tmp_path):
 
 
 def test_json_schema_is_printed_by_the_cli():
-    from tests.lint.conftest import run_cli  # pylint: disable=import-outside-toplevel
+    from tests.lint.conftest import run_cli
 
     run = run_cli("lint", "--json-schema")
     assert run.returncode == 0

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from saltext.spectrum_acl.lint_locate import SourceFile, field_steps
+from saltext.spectrum_acl.lint.locate import SourceFile, field_steps
 
 PLAIN = """# comment
 spectrum:
@@ -106,8 +106,8 @@ def test_python_renderer_files_are_searched_as_text(tmp_path):
 
 # -- the per-app block compose agrees with composing the whole file -----------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402 pylint: disable=wrong-import-position
-from hypothesis import strategies as st  # noqa: E402 pylint: disable=wrong-import-position
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 _names = st.from_regex(r"[a-z][a-z0-9_.-]{0,12}", fullmatch=True)
 _urls = st.lists(st.integers(0, 255).map(lambda n: f"tcp://198.51.100.{n}:22"), min_size=1, max_size=4)
@@ -126,7 +126,7 @@ def test_block_lines_match_the_whole_file(tmp_path, apps, flow, comments, indent
     path.write_text("\n".join(lines) + "\n")
     source = SourceFile(str(path), ["spectrum", "apps"])
     whole = SourceFile(str(path), ["spectrum", "apps"])
-    whole._block = lambda app: None  # pylint: disable=protected-access  # force the whole-file compose
+    whole._block = lambda app: None  # force the whole-file compose
     for name, app in apps.items():
         assert whole.line(name) is not None
         for field in [None] + [f"origin_direct[{i}]" for i in range(len(app["origin_direct"]))]:

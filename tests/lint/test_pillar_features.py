@@ -229,8 +229,8 @@ def test_pillar_key_and_minion_config_pillar_roots(tmp_path):
         "edge:\n  spectrum_apps:\n    one:\n      account_id: crossbow\n      protocol: tcp/22\n"
         "      dns: {type: CNAME, name: o.crossbow.example.com}\n      origin_direct: ['tcp://104.16.9.9:22']\n"
     )
-    from tests.conftest import EXAMPLES  # pylint: disable=import-outside-toplevel
-    from tests.lint.conftest import run_cli  # pylint: disable=import-outside-toplevel
+    from tests.conftest import EXAMPLES
+    from tests.lint.conftest import run_cli
 
     config = tmp_path / "minion"
     config.write_text(yaml.safe_dump({
@@ -248,8 +248,8 @@ def test_pillar_key_and_minion_config_pillar_roots(tmp_path):
 
 
 def test_minion_d_settings_apply_and_minion_ids_take_several_values(tmp_path):
-    from tests.conftest import EXAMPLES  # pylint: disable=import-outside-toplevel
-    from tests.lint.conftest import run_cli  # pylint: disable=import-outside-toplevel
+    from tests.conftest import EXAMPLES
+    from tests.lint.conftest import run_cli
 
     conf = tmp_path / "conf"
     (conf / "minion.d").mkdir(parents=True)
@@ -266,10 +266,10 @@ def test_minion_d_settings_apply_and_minion_ids_take_several_values(tmp_path):
 
 
 def test_prefix_data_from_the_salt_file_server(tmp_path):
-    import shutil  # pylint: disable=import-outside-toplevel
+    import shutil
 
-    from tests.conftest import EXAMPLES  # pylint: disable=import-outside-toplevel
-    from tests.lint.conftest import run_cli  # pylint: disable=import-outside-toplevel
+    from tests.conftest import EXAMPLES
+    from tests.lint.conftest import run_cli
 
     state_root = tmp_path / "salt" / "spectrum"
     state_root.mkdir(parents=True)

@@ -1,7 +1,9 @@
 """Shared builders for the engine unit tests: prefix data, guards, fake resolvers."""
 
-from saltext.spectrum_acl import index, policy, prefix_data, special_purpose
-from saltext.spectrum_acl.resolver import Resolution, ResolutionError
+from saltext.spectrum_acl.core import index, reserved
+from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.core.resolver import Resolution, ResolutionError
+from saltext.spectrum_acl.data import prefix_data
 
 #: A small prefix data document used by the decision and app tests.
 #: 104.16.0.0/13 is the provider's, with a delegation and a Spectrum binding;
@@ -40,11 +42,11 @@ DOC = {
 
 def build_index(document=None):
     entries = prefix_data.entries_from_document(document) if document is not None else []
-    return index.PrefixIndex(entries + special_purpose.reserved_entries())
+    return index.PrefixIndex(entries + reserved.reserved_entries())
 
 
 def build_guard(document=None, resolver=None, app_bindings=None):
-    return policy.OriginGuard(build_index(document), app_bindings=app_bindings, resolver=resolver)
+    return OriginGuard(build_index(document), app_bindings=app_bindings, resolver=resolver)
 
 
 class FakeResolver:

@@ -11,7 +11,7 @@ without ``omit_master`` to pillar's ``master`` key, and whoever writes pillar is
 the person the guard checks. A ``spectrum_acl`` section in pillar (or under its
 ``master`` key) is ignored, with a warning in the log and the state comment. The
 keys are listed and checked in :mod:`saltext.spectrum_acl.settings`; the
-``api:`` keys in :mod:`saltext.spectrum_acl.api_client`.
+``api:`` keys in :mod:`saltext.spectrum_acl.api.client`.
 
 Pillar says only which apps exist (``spectrum:apps``) and a default account for
 them (``spectrum:account_id``); every account must be one that
@@ -26,42 +26,19 @@ import logging
 import os
 from collections.abc import Mapping
 
-from saltext.spectrum_acl import index, prefix_data, special_purpose
-from saltext.spectrum_acl import apps as apps_engine
-from saltext.spectrum_acl.apps import plain
-from saltext.spectrum_acl.errors import PrefixDataError, SpectrumAclError
-from saltext.spectrum_acl.policy import OriginGuard
-from saltext.spectrum_acl.resolver import Resolver
-from saltext.spectrum_acl.settings import BACKENDS, ConfigError, Settings  # noqa: F401  (re-exported)
+from saltext.spectrum_acl.apps import check as apps_check
+from saltext.spectrum_acl.apps.model import plain
+from saltext.spectrum_acl.core import index, reserved
+from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.core.resolver import Resolver
+from saltext.spectrum_acl.data import prefix_data
+from saltext.spectrum_acl.errors import PrefixDataError
+from saltext.spectrum_acl.settings import ConfigError, Settings, ignored_settings_notice, pillar_settings_keys
 
 log = logging.getLogger(__name__)
 
 CONTEXT_KEY = "spectrum_acl.guard"
 WARNED_KEY = "spectrum_acl.warned_pillar_settings"
-ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"  # the CLI's --data default
-ENV_CACHE_DIR = "SPECTRUM_ACL_CACHE_DIR"  # the CLI's --cache-dir default
-#: Where pillar may try to configure the guard: both are ignored.
-PILLAR_SETTINGS_KEYS = (("spectrum_acl",), ("master", "spectrum_acl"))
-
-
-def pillar_settings_keys(pillar):
-    """The keys of ``pillar`` that try to configure the guard (``spectrum_acl``, ``master:spectrum_acl``)."""
-    found = []
-    for path in PILLAR_SETTINGS_KEYS:
-        node = pillar
-        for part in path:
-            node = node.get(part) if isinstance(node, Mapping) else None
-        if node is not None:
-            found.append(":".join(path))
-    return found
-
-
-def ignored_settings_notice(keys):
-    """The words said when pillar tries to configure the guard."""
-    return (
-        f"ignored pillar {' and '.join(keys)}: the guard's settings come only from the minion config "
-        "(pillar is what the guard checks, so it cannot configure it)"
-    )
 
 
 class Runtime:
@@ -151,7 +128,7 @@ class Runtime:
 
     def api_settings(self):
         """Checked ``spectrum_acl:api:*`` settings; :class:`ConfigError` names the bad key, never the token."""
-        from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel  # requests: api only
+        from saltext.spectrum_acl.api import client as api_client  # requests: api only
 
         section = self.settings.api
         unknown = api_client.unknown_keys(section)
@@ -164,11 +141,11 @@ class Runtime:
             raise ConfigError(str(exc)) from None
 
     def _api_tracing(self, mode):
-        from saltext.spectrum_acl import tracing  # pylint: disable=import-outside-toplevel
+        from saltext.spectrum_acl.api import tracing
 
         salt_tracing = None
         if (self.opts.get("tracing") or {}).get("enabled"):
-            import salt.utils.tracing as salt_tracing  # pylint: disable=import-outside-toplevel
+            import salt.utils.tracing as salt_tracing
         try:
             return tracing.client_tracing(mode, salt_tracing=salt_tracing)
         except tracing.TracingUnavailable as exc:
@@ -176,7 +153,7 @@ class Runtime:
 
     def _api_guard(self):
         """Reserved-only local index plus the Addressing API client, cached in ``__context__``."""
-        from saltext.spectrum_acl import api_client  # pylint: disable=import-outside-toplevel
+        from saltext.spectrum_acl.api import client as api_client
 
         settings = self.api_settings()
         signature = ("api", settings, self._resolver_key())
@@ -186,7 +163,7 @@ class Runtime:
         if cached is not None and isinstance(cached[1].remote, api_client.AddressingApiClient):
             cached[1].remote.close()
         client = api_client.AddressingApiClient(settings, tracing=self._api_tracing(settings.tracing))
-        reserved_only = index.PrefixIndex(special_purpose.reserved_entries())
+        reserved_only = index.PrefixIndex(reserved.reserved_entries())
         guard = OriginGuard(reserved_only, resolver=self.resolver(), remote=client)
         self.context[CONTEXT_KEY] = (signature, guard)
         return guard
@@ -234,7 +211,7 @@ class Runtime:
         settings = self.settings
         accounts = settings.authorised_accounts()
         raw_apps = self.pillar_apps(apps)
-        report, valid = apps_engine.check_apps(
+        report, valid = apps_check.check_apps(
             raw_apps, self.guard(), self.default_account_id(account_id), only=only,
             accounts=accounts, pin_dns=settings.pin_dns,
         )

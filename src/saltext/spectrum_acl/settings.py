@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from saltext.spectrum_acl.errors import SpectrumAclError
 
 BACKENDS = ("local", "api")
+#: Environment variables: the CLI's defaults for --data and --cache-dir, and the API token's
+#: default variable. The Salt modules read none of them except the token's (``api:token_env``).
+ENV_PREFIX_DATA = "SPECTRUM_ACL_PREFIX_DATA"
+ENV_CACHE_DIR = "SPECTRUM_ACL_CACHE_DIR"
+ENV_TOKEN = "SPECTRUM_ACL_API_TOKEN"
 DEFAULT_PILLAR_KEY = "spectrum:apps"
+#: Where pillar may try to configure the guard: both are ignored.
+PILLAR_SETTINGS_KEYS = (("spectrum_acl",), ("master", "spectrum_acl"))
 #: Seconds one name may take to resolve, all its queries together.
 DEFAULT_DNS_TIMEOUT = 5.0
 
@@ -143,3 +150,23 @@ class Settings:
             "no account is authorised on this minion: set spectrum_acl:accounts (the account ids whose apps "
             "it may serve) or spectrum_acl:account_id in the minion config; pillar cannot grant accounts"
         )
+
+
+def pillar_settings_keys(pillar):
+    """The keys of ``pillar`` that try to configure the guard (``spectrum_acl``, ``master:spectrum_acl``)."""
+    found = []
+    for path in PILLAR_SETTINGS_KEYS:
+        node = pillar
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is not None:
+            found.append(":".join(path))
+    return found
+
+
+def ignored_settings_notice(keys):
+    """The words said when pillar tries to configure the guard."""
+    return (
+        f"ignored pillar {' and '.join(keys)}: the guard's settings come only from the minion config "
+        "(pillar is what the guard checks, so it cannot configure it)"
+    )

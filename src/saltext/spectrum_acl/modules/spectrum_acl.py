@@ -17,12 +17,12 @@ import logging
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from saltext.spectrum_acl.apps.render import canonical_json
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
-from saltext.spectrum_acl.render import canonical_json
 from saltext.spectrum_acl.runtime import Runtime
 
 try:
-    import netaddr  # noqa: F401 pylint: disable=unused-import
+    import netaddr  # noqa: F401
 
     HAS_NETADDR = True
 except ImportError:

@@ -14,8 +14,8 @@ per failing origin, reports no changes, and leaves the existing file
 byte-identical, so ``onchanges``/``watch`` requisites do not fire.
 """
 
+from saltext.spectrum_acl.apps.render import app_configs, canonical_json
 from saltext.spectrum_acl.errors import SpectrumAclError
-from saltext.spectrum_acl.render import app_configs, canonical_json
 from saltext.spectrum_acl.runtime import Runtime
 
 __virtualname__ = "spectrum_acl"
