@@ -75,10 +75,10 @@ def bench_verdicts(data_path, cache_dir, queries):
     import netaddr
     import pytricia
 
-    from saltext.spectrum_acl.data import prefix_data
+    from saltext.spectrum_acl import load_guard
 
-    built = prefix_data.load_index(data_path, cache_dir=cache_dir)
-    guard = OriginGuard(built)
+    guard = load_guard(data_path, cache_dir=cache_dir)  # the public API, as an embedder would
+    built = guard.prefix_index
     origins = datagen.origins(queries)
     trie = pytricia.PyTricia(128)
     columns = built.columns

@@ -94,8 +94,9 @@ def test_coverage(doc_index, query, expected):
     ],
 )
 def test_permits(doc_index, account, expected):
-    ((_, _, cover),) = list(doc_index.coverage(_net("104.16.5.20/32")))
-    assert cover.permits(account) is expected
+    network = _net("104.16.5.20/32")
+    ((_, _, label, _),) = list(doc_index.labels_in(4, network.first, network.last))
+    assert doc_index.permits(label, doc_index.account_id(account)) is expected
 
 
 def test_edges_of_the_address_space():

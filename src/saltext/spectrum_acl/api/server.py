@@ -127,7 +127,7 @@ class CidrJudgement:
         import numpy as np
 
         from saltext.spectrum_acl.core import batch
-        from saltext.spectrum_acl.core.verdict import Verdict
+        from saltext.spectrum_acl.core.verdict import flags_of
 
         with _TABLES_LOCK:
             tables = self.vectors.tables_for(self.account)
@@ -140,7 +140,7 @@ class CidrJudgement:
                 parsed = batch.ParsedBatch(chunk, family.first[chunk], family.last[chunk])
                 range_bits[chunk] = batch.judge(self.vectors, version, parsed, tables)[0]
             np.bitwise_or.at(found, family.origin_items, range_bits[family.origin_ranges])
-        return {text: Verdict(None, None, bits).flags() for text, bits in zip(self.cidrs, found.tolist())}
+        return {text: flags_of(bits) for text, bits in zip(self.cidrs, found.tolist())}
 
 
 def _ranges_by_family(cidrs):

@@ -93,6 +93,16 @@ def _static_edge_ip_errors(guard, apps):
     return errors
 
 
+def _finding(app, field, kind, message, cause=None, origin=None, verdict=None):
+    """One problem a person acts on: which app and field, what kind, why (structured; ``message`` for people)."""
+    return {"app": app, "field": field, "kind": kind, "cause": cause, "origin": origin, "message": message,
+            "verdict": verdict}
+
+
+def _origin_field(app, position):
+    return "origin_dns.name" if app.hostname is not None else f"origin_direct[{position}]"
+
+
 def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=None, pin_dns=False):
     """Check the apps of ``raw_apps`` (the ``spectrum:apps`` pillar mapping).
 
@@ -106,15 +116,19 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
     ``raw_apps`` (which may hold Salt's masking types); one nested deeper than
     :data:`MAX_APP_DEPTH` is a shape error.
     """
-    report = {"allowed": False, "apps": {}, "errors": [], "denials": []}
+    report = {"allowed": False, "apps": {}, "errors": [], "denials": [], "findings": []}
     if not isinstance(raw_apps, Mapping):
-        report["errors"].append(f"spectrum:apps must be a mapping of app name to app (got {type(raw_apps).__name__})")
+        message = f"spectrum:apps must be a mapping of app name to app (got {type(raw_apps).__name__})"
+        report["errors"].append(message)
+        report["findings"].append(_finding(None, "spectrum:apps", "shape", message))
         return report, {}
     if accounts is not None and default_account_id is not None and default_account_id not in accounts:
-        report["errors"].append(
+        message = (
             f"pillar spectrum:account_id: account {default_account_id!r} is not authorised on this minion "
             f"(spectrum_acl:accounts allows {', '.join(sorted(accounts))})"
         )
+        report["errors"].append(message)
+        report["findings"].append(_finding(None, "spectrum:account_id", "shape", message))
     pillar_errors = list(report["errors"])
     valid = {}
     for name in sorted(raw_apps, key=lambda n: (str(n), type(n).__name__)):
@@ -157,11 +171,21 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
             entry["origins"] = [verdict.as_dict() for verdict in verdicts]
             entry["allowed"] = not entry["errors"] and all(verdict.allowed for verdict in verdicts)
             report["denials"].extend(f"{name}: {verdict.summary()}" for verdict in verdicts if not verdict.allowed)
+            for position, verdict in enumerate(verdicts):
+                if not verdict.allowed:
+                    report["findings"].append(_finding(
+                        name, _origin_field(valid[name], position), verdict.kind, verdict.summary(),
+                        cause=verdict.cause.value, origin=verdict.origin, verdict=entry["origins"][position],
+                    ))
             if pin_dns and entry["allowed"] and valid[name].hostname is not None:
                 app = valid[name]
                 resolution, _ = app_guard.resolve(app.hostname, app.record_type)
                 app.config["origin_dns"]["pinned"] = pinned_addresses(resolution)
         report["errors"].extend(entry["errors"])
+        report["findings"].extend(
+            _finding(name, field_name, kind, message)
+            for message, field_name, kind in zip(entry["errors"], entry["error_fields"], entry["error_kinds"])
+        )
     report["allowed"] = (
         not pillar_errors and (only is None or bool(report["apps"])) and all(e["allowed"] for e in report["apps"].values())
     )

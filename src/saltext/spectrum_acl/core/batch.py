@@ -20,19 +20,11 @@ import numpy as np
 from saltext.spectrum_acl.core.build.columns import parse_many, sixteen_byte_keys
 from saltext.spectrum_acl.core.embedded import EMBEDDING_TOP16
 from saltext.spectrum_acl.core.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG
-from saltext.spectrum_acl.core.verdict import FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED
+from saltext.spectrum_acl.core.verdict import FOUND_BINDING, FOUND_OF_LABEL_FLAGS, FOUND_UNPERMITTED
 
 _DENYING = FOUND_BINDING | FOUND_UNPERMITTED
 
-#: FOUND_* bits for each label flag combination, before permission is known.
-_FOUND_OF_FLAGS = np.array(
-    [
-        (flags & BINDING_FLAG and FOUND_BINDING) | (flags & MANAGED_FLAG and FOUND_MANAGED)
-        | (flags & RESERVED_FLAG and FOUND_RESERVED)
-        for flags in range(8)
-    ],
-    dtype=np.uint8,
-)
+_FOUND_OF_FLAGS = np.array(FOUND_OF_LABEL_FLAGS, dtype=np.uint8)
 _EMBEDDING_TOP16 = np.array(sorted(EMBEDDING_TOP16), dtype=np.uint64)
 _NONE = np.iinfo(np.int64).max
 #: How many segments the origins that span several are expanded to at a time.

@@ -20,9 +20,8 @@ from saltext.spectrum_acl.core.resolver import ResolutionError, Resolver
 from saltext.spectrum_acl.core.verdict import (
     FLAGS,
     FOUND_BINDING,
-    FOUND_MANAGED,
+    FOUND_OF_LABEL_FLAGS,
     FOUND_REMOTE_DENIAL,
-    FOUND_RESERVED,
     FOUND_UNPERMITTED,
     MAX_EVIDENCE,
     Verdict,
@@ -214,7 +213,7 @@ class OriginGuard:
                 permitted = index.permits(label, account)
                 if keep or (evidence is not None and not permitted and not found & FOUND_UNPERMITTED):
                     evidence.append(("permission", span, carrier, index, label, not permitted, account_id))
-                found |= (flags & MANAGED_FLAG and FOUND_MANAGED) | (flags & RESERVED_FLAG and FOUND_RESERVED)
+                found |= FOUND_OF_LABEL_FLAGS[flags & _SENSITIVE]
                 if not permitted:
                     found |= FOUND_UNPERMITTED
         return found

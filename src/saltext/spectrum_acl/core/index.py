@@ -83,14 +83,6 @@ class Coverage(NamedTuple):
     binding: Entry = None
     reserved: Entry = None
 
-    def permits(self, account_id):
-        """True when ``account_id`` owns the most specific prefix or holds a covering delegation."""
-        if account_id is None:
-            return False
-        if self.prefix is not None and self.prefix.account == account_id:
-            return True
-        return any(delegation.account == account_id for delegation in self.delegations)
-
 
 class Columns:
     """Entries as columns: the input of an index build and the payload of the cache.

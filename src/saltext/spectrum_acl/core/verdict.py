@@ -20,7 +20,7 @@ from the bits and the evidence kept beside them.
 
 from enum import Enum
 
-from saltext.spectrum_acl.core.index import NO_ENTRY
+from saltext.spectrum_acl.core.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED, RESERVED_FLAG
 from saltext.spectrum_acl.core.reasons import render_evidence
 
 #: Evidence kept per origin; flags are still exact beyond it.
@@ -35,6 +35,15 @@ FOUND_BINDING, FOUND_MANAGED, FOUND_RESERVED, FOUND_UNPERMITTED, FOUND_REMOTE_DE
 #: Bits that deny on their own; managed or reserved space denies only with ``FOUND_UNPERMITTED``.
 ALWAYS_DENIES = FOUND_BINDING | FOUND_REMOTE_DENIAL | FOUND_NOTHING_TO_JUDGE
 SENSITIVE = FOUND_MANAGED | FOUND_RESERVED
+
+
+#: ``FOUND_*`` bits for each combination of the index's label flags, before permission is known:
+#: the one mapping from what covers a segment to what judging found (one origin or a batch).
+FOUND_OF_LABEL_FLAGS = tuple(
+    (flags & BINDING_FLAG and FOUND_BINDING) | (flags & MANAGED_FLAG and FOUND_MANAGED)
+    | (flags & RESERVED_FLAG and FOUND_RESERVED)
+    for flags in range(8)
+)
 
 
 def is_denied(found):
@@ -93,6 +102,8 @@ class Cause(str, Enum):
 
 _KINDS = {Cause.BINDING: "edge_ip", Cause.APP_BINDING: "app_edge_ip", Cause.UNRESOLVED: "unresolvable",
           Cause.REMOTE: "denied"}
+#: Which cause decides when several deny.
+_PRIORITY = (Cause.APP_BINDING, Cause.BINDING, Cause.UNPERMITTED, Cause.UNRESOLVED, Cause.REMOTE)
 #: ``Verdict.denied_by`` values, sorted.
 DENIAL_CAUSES = tuple(sorted(cause.value for cause in Cause))
 #: The cause of each kind of evidence that denies.
@@ -185,6 +196,32 @@ class Verdict:
             if denies:
                 causes.add(CAUSE_OF_EVIDENCE[kind].value)
         return sorted(causes)
+
+    @property
+    def cause(self):
+        """The :class:`Cause` that decided the denial (``None`` when allowed): a binding first, then
+        permission, then a name that did not resolve, then the Addressing API."""
+        causes = set(self.denied_by)
+        return next((cause for cause in _PRIORITY if cause.value in causes), None if self.allowed else Cause.REMOTE)
+
+    @property
+    def kind(self):
+        """The finding kind of a denial (``None`` when allowed), as the lint reports it.
+
+        A binding is ``app_edge_ip`` (an app in the same pillar) or ``edge_ip``; managed
+        or reserved space without permission is ``reserved`` or ``not_delegated`` by what
+        decided; otherwise ``unresolvable`` or ``denied`` (the Addressing API).
+        """
+        if self.allowed:
+            return None
+        if self.has_binding:
+            return (Cause.APP_BINDING if self.edge_ip_of else Cause.BINDING).kind()
+        if self.is_managed and self.is_reserved:
+            entry = self.deciding_entry
+            return Cause.UNPERMITTED.kind(reserved=entry is not None and entry.kind == RESERVED)
+        if self.is_managed or self.is_reserved:
+            return Cause.UNPERMITTED.kind(reserved=self.is_reserved)
+        return (Cause.UNRESOLVED if Cause.UNRESOLVED.value in self.denied_by else Cause.REMOTE).kind()
 
     @property
     def edge_ip_of(self):

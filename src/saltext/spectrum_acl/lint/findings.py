@@ -43,32 +43,6 @@ _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+")
 _NUMBER_FIELDS = ("origin_port", "origin_dns.ttl")
 
 
-def _reserved_cidrs():
-    from saltext.spectrum_acl.core.reserved import reserved_entries
-
-    return {entry.cidr for entry in reserved_entries()}
-
-
-_RESERVED = None
-
-
-def denial_kind(verdict):
-    """``(kind, [app names whose edge IP it is])`` for a denied verdict dict."""
-    global _RESERVED
-    causes = verdict.get("denied_by") or []
-    if verdict.get("has_binding"):
-        targets = list(verdict.get("edge_ip_of") or [])
-        return ("app_edge_ip" if targets else "edge_ip"), targets
-    managed, reserved = verdict.get("is_managed"), verdict.get("is_reserved")
-    if not managed and not reserved:
-        return ("unresolvable" if "unresolved" in causes else "denied"), []
-    if reserved and managed:
-        if _RESERVED is None:
-            _RESERVED = _reserved_cidrs()
-        return ("reserved" if verdict.get("decided_by") in _RESERVED else "not_delegated"), []
-    return ("reserved" if reserved else "not_delegated"), []
-
-
 def _strip_app_prefix(app, message):
     for prefix in (f"app {app!r}: ",):
         if message.startswith(prefix):
@@ -159,14 +133,17 @@ class Collector:
         definitions = locator.definitions(compiled.records)
         pillar_key = ":".join(self.key_parts)
 
-        for message in report["errors"]:
-            if not any(message in entry["errors"] for entry in report["apps"].values()):
+        denied = {}  # (app, origin field) -> the engine's finding for a denied origin
+        for found in report.get("findings", ()):
+            if found["app"] is None:  # about the pillar as a whole, not one app
                 file, line = self._key_location(locator, compiled.records)
-                self._finding(minion_id, "error", "shape", message, field=pillar_key, file=file, line=line)
-                self._check(minion_id, None, pillar_key, file, line, message, "shape", _location(file, line))
+                self._finding(minion_id, "error", found["kind"], found["message"], field=found["field"] or pillar_key,
+                              file=file, line=line)
+                self._check(minion_id, None, pillar_key, file, line, found["message"], found["kind"], _location(file, line))
+            elif found["origin"] is not None:
+                denied[(found["app"], found["field"])] = found
 
         originals = {app_key(name): name for name in raw_apps} if isinstance(raw_apps, dict) else {}
-        denials = iter(report["denials"])
         edges = {}
         pending = []
         for app, entry in report["apps"].items():
@@ -217,11 +194,9 @@ class Collector:
                 if verdict["allowed"]:
                     self._check(minion_id, app, name, ofile, oline)
                     continue
-                summary = next(denials, None)
-                prefix = f"{app}: "
-                message = summary[len(prefix):] if summary and summary.startswith(prefix) else (
-                    f"{verdict['origin']} denied: " + "; ".join(verdict["reasons"]))
-                kind, targets = denial_kind(verdict)
+                found = denied[(app, field)]
+                message, kind = found["message"], found["kind"]
+                targets = list(verdict.get("edge_ip_of") or []) if kind == "app_edge_ip" else []
                 for target in targets:
                     edges.setdefault(app, set()).add(target)
                 pending.append((app, field, verdict, ofile, oline, message, kind, targets, name))

@@ -13,15 +13,13 @@ from socket import AF_INET, AF_INET6, inet_pton
 
 import numpy as np
 
-from saltext.spectrum_acl.core.ranges import HOSTMASKS
+from saltext.spectrum_acl.core.ranges import HOSTMASKS, V4, V6
 
 _LOW64 = (1 << 64) - 1
 #: Host masks by prefix length: IPv4 as ``uint32``, IPv6 as high and low ``uint64`` halves.
 V4_HOSTMASKS = np.array(HOSTMASKS[4], dtype=np.uint32)
 V6_HOSTMASKS_HIGH = np.array([mask >> 64 for mask in HOSTMASKS[6]], dtype=np.uint64)
 V6_HOSTMASKS_LOW = np.array([mask & _LOW64 for mask in HOSTMASKS[6]], dtype=np.uint64)
-
-_LENGTHS = {4: {str(n): n for n in range(33)}, 6: {str(n): n for n in range(129)}}
 
 
 class Family:
@@ -70,7 +68,7 @@ class Family:
 def parse_many(texts):
     """``(IPv4 Family, IPv6 Family, declined item numbers)`` for a list of address or CIDR texts."""
     found = {4: ([], [], []), 6: ([], [], [])}  # items, packed addresses, prefix lengths
-    forms = {False: (AF_INET, _LENGTHS[4], 32, found[4]), True: (AF_INET6, _LENGTHS[6], 128, found[6])}
+    forms = {False: (AF_INET, V4.prefixlens, V4.width, found[4]), True: (AF_INET6, V6.prefixlens, V6.width, found[6])}
     declined = []
     for item, text in enumerate(texts):
         if type(text) is str:
