@@ -217,3 +217,14 @@ def test_every_shape_error_of_an_app_is_reported_at_its_line(bad_text):
     sls = (EXAMPLES / "pillar-bad" / "spectrum.sls").read_text().splitlines()
     tls_line = next(text for text in shape_lines if "field 'tls'" in text).split(":")[1]
     assert sls[int(tls_line) - 1].strip() == "tls: off"
+
+
+def test_cache_dir_keeps_a_compiled_index_for_the_next_run(minion_config, tmp_path):
+    cache = tmp_path / "cache"
+    first = lint(minion_config, EXAMPLES / "pillar", "--cache-dir", cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    compiled = sorted(path.name for path in cache.iterdir() if path.name.startswith("prefix-index-"))
+    assert len(compiled) == 1
+    again = lint(minion_config, EXAMPLES / "pillar", "--cache-dir", cache)
+    assert again.returncode == 0 and again.stdout == first.stdout
+    assert sorted(path.name for path in cache.iterdir() if path.name.startswith("prefix-index-")) == compiled

@@ -203,17 +203,18 @@ class Runtime:
             node = node[part]
         return node
 
-    def check_apps(self, apps=None, account_id=None, only=None):
+    def check_apps(self, apps=None, account_id=None, only=None, details=True):
         """``(report, valid_apps)`` for the pillar apps (or ``apps``).
 
-        The report carries ``warnings`` (pillar settings that were ignored).
+        The report carries ``warnings`` (pillar settings that were ignored). ``details`` false
+        leaves reasons out of allowed origins' entries (a state run shows only denials).
         """
         settings = self.settings
         accounts = settings.authorised_accounts()
         raw_apps = self.pillar_apps(apps)
         report, valid = apps_check.check_apps(
             raw_apps, self.guard(), self.default_account_id(account_id), only=only,
-            accounts=accounts, pin_dns=settings.pin_dns,
+            accounts=accounts, pin_dns=settings.pin_dns, details=details,
         )
         notice = self.ignored_pillar_settings()
         report["warnings"] = [notice] if notice else []

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from saltext.spectrum_acl.core.build.columns import parse_many
-from saltext.spectrum_acl.core.parse import cidr_ints, parse_network
+from saltext.spectrum_acl.core.parse import _fast_origin_url, cidr_ints, parse_network
 from saltext.spectrum_acl.errors import OriginSyntaxError
 
 _v4 = st.integers(0, (1 << 32) - 1).map(lambda value: ipaddress.IPv4Address(value))
@@ -81,3 +81,35 @@ def test_any_text_parses_the_same_on_every_path(text):
     assert cidr_ints(text) == strict
     _, _, declined = parse_many([text])
     assert (declined == [0]) == (strict is None)
+
+
+@st.composite
+def _urls(draw):
+    host = draw(_spellings()).strip()
+    bracketed = draw(st.booleans()) if ":" in host else draw(st.sampled_from([False, False, True]))
+    host = f"[{host}]" if bracketed else host
+    port = draw(st.sampled_from(["22", "65535", "65536", "0", "022", "1000-2000", "2000-1000", "", "22-22"]))
+    return f"{draw(st.sampled_from(['tcp', 'udp', 'TCP', 'http']))}://{host}:{port}"
+
+
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_urls())
+def test_origin_urls_parse_the_same_on_the_fast_and_strict_paths(text):
+    fast = _fast_origin_url(text)
+    if fast is None:
+        return  # the strict path judges it alone
+    assert fast == _strict_url(text)
+
+
+def _strict_url(text):
+    """The strict path's answer, with the fast path out of the way."""
+    from saltext.spectrum_acl.core import parse
+
+    original = parse._fast_origin_url
+    parse._fast_origin_url = lambda text: None
+    try:
+        return parse.parse_origin_url(text)
+    except OriginSyntaxError:
+        return None
+    finally:
+        parse._fast_origin_url = original

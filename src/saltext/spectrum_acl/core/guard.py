@@ -88,8 +88,7 @@ class OriginGuard:
                 version, first, prefixlen = parts
                 span = (version, first, first | HOSTMASKS[version][prefixlen], prefixlen)
                 return self._check((span,), origin, account_id)
-        network = origin.network
-        return self._check(((network.version, network.first, network.last, network.prefixlen),), origin.text, account_id)
+        return self._check((tuple(origin.span),), origin.text, account_id)
 
     def check_batch(self, origins, account_id):
         """Judge many origins for one account; returns a :class:`VerdictBatch`.

@@ -115,6 +115,8 @@ def add_command(commands):
     config.add_argument("--accounts", action="extend", nargs="+", metavar="ID",
                         help="the accounts apps may name (overrides spectrum_acl:accounts of the minion config)")
     config.add_argument("--static-hosts", metavar="FILE", help="YAML {name: [addresses]} for origin_dns names, merged over spectrum_acl:static_hosts")
+    config.add_argument("--cache-dir", metavar="DIR",
+                        help="keep a compiled index of the prefix data here, for fast repeat runs (or spectrum_acl:cache_dir)")
     config.add_argument("--offline", action="store_true", help="resolve origin_dns names only from static hosts; others are denied")
     output = lint.add_argument_group("output")
     output.add_argument("--format", choices=FORMATS, default="text", help="text (default), json, junit or github")
@@ -215,7 +217,9 @@ def _settings(args, opts):
     if not isinstance(section, Mapping):
         raise LintConfigError(f"spectrum_acl in the minion config must be a mapping (got {type(section).__name__})")
     section = dict(section)
-    if "cache_dir" not in section:
+    if args.cache_dir:
+        section["cache_dir"] = os.path.abspath(args.cache_dir)
+    elif "cache_dir" not in section:
         section["cache_dir"] = False  # the lint's cachedir is temporary: do not write a compiled index there
     if args.data:
         if not os.path.isfile(args.data):

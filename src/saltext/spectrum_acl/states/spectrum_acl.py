@@ -33,7 +33,7 @@ def _checked(ret, apps, account_id):
     notice = runtime.ignored_pillar_settings()
     warning = f"Warning: {notice}\n" if notice else ""
     try:
-        report, valid = runtime.check_apps(apps=apps, account_id=account_id)
+        report, valid = runtime.check_apps(apps=apps, account_id=account_id, details=False)
     except SpectrumAclError as exc:
         ret["comment"] = f"{warning}Spectrum origin guard could not run, nothing was written: {exc}"
         return None
