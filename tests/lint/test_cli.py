@@ -228,3 +228,15 @@ def test_cache_dir_keeps_a_compiled_index_for_the_next_run(minion_config, tmp_pa
     again = lint(minion_config, EXAMPLES / "pillar", "--cache-dir", cache)
     assert again.returncode == 0 and again.stdout == first.stdout
     assert sorted(path.name for path in cache.iterdir() if path.name.startswith("prefix-index-")) == compiled
+
+
+def test_prefix_data_from_the_operators_environment(tmp_path):
+    run = run_cli("lint", "--pillar-root", EXAMPLES / "pillar", "--accounts", *ACCOUNTS, "--static-hosts", _hosts(tmp_path),
+                  env={"SPECTRUM_ACL_PREFIX_DATA": str(EXAMPLES / "prefixes.yaml")})
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _hosts(tmp_path):
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(yaml.safe_dump(STATIC_HOSTS))
+    return hosts

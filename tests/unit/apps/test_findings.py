@@ -32,12 +32,12 @@ APPS = {
 #: (app, kind, field, cause, the golden message of that kind)
 GOLDEN = [
     ("shape", "shape", "origin_direct[0]", None,
-     "app 'shape': field 'origin_direct[0]': 'tcp://127.1:22' is not a valid origin: address '127.1': an IPv4 address "
+     "field 'origin_direct[0]': 'tcp://127.1:22' is not a valid origin: address '127.1': an IPv4 address "
      "needs exactly four decimal octets (short forms like 127.1 are refused) (got 'tcp://127.1:22')"),
     ("collide-b", "edge_ip_collision", "edge_ips.ips[0]", None,
-     "app 'collide-b': field 'edge_ips.ips[0]': 104.16.5.40 is also a static edge IP of app 'collide-a' (got '104.16.5.40')"),
+     "field 'edge_ips.ips[0]': 104.16.5.40 is also a static edge IP of app 'collide-a' (got '104.16.5.40')"),
     ("space", "edge_ip_space", "edge_ips.ips[0]", None,
-     "app 'space': field 'edge_ips.ips[0]': is reserved space, not on the public Internet, so it cannot be an edge IP: "
+     "field 'edge_ips.ips[0]': is reserved space, not on the public Internet, so it cannot be an edge IP: "
      "10.0.0.1 is in 10.0.0.0/8 (Private-Use, RFC 1918), reserved space that is not on the public Internet; no prefix "
      "grants crossbow permission for it (got '10.0.0.1')"),
     ("loop", "app_edge_ip", "origin_direct[0]", "app_binding",

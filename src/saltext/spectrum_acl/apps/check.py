@@ -222,8 +222,9 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
                 resolution, _ = app_guard.resolve(app.hostname, app.record_type)
                 app.config["origin_dns"]["pinned"] = pinned_addresses(resolution)
         report["errors"].extend(entry["errors"])
+        prefix = f"app {name!r}: "  # the finding names its app: its message need not
         report["findings"].extend(
-            _finding(name, field_name, kind, message)
+            _finding(name, field_name, kind, message[len(prefix):] if message.startswith(prefix) else message)
             for message, field_name, kind in zip(entry["errors"], entry["error_fields"], entry["error_kinds"])
         )
     report["allowed"] = (

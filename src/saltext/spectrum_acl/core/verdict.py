@@ -273,7 +273,7 @@ def fail_closed(origin, account_id, reason, cause=Cause.UNRESOLVED):
 class VerdictBatch:
     """Verdicts for many origins of one account (see :meth:`~saltext.spectrum_acl.core.guard.OriginGuard.check_batch`).
 
-    ``found(i)``, ``allowed(i)``, ``flags(i)`` and ``decided_by(i)`` answer from
+    ``allowed`` (a list of booleans), ``found(i)``, ``flags(i)`` and ``decided_by(i)`` answer from
     columns judged for the whole batch at once (``found``, ``deciding``: numpy arrays,
     or ``None`` when every origin was judged on its own), or from the ``full``
     verdicts of the origins judged on their own; ``batch[i]`` is the full

@@ -77,6 +77,7 @@ from saltext.spectrum_acl.lint.formats import (
 from saltext.spectrum_acl.runtime import Runtime
 from saltext.spectrum_acl.settings import (
     DEFAULT_PILLAR_KEY,
+    ENV_PREFIX_DATA,
     ENV_TOKEN,
     ConfigError,
     Settings,
@@ -221,10 +222,11 @@ def _settings(args, opts):
         section["cache_dir"] = os.path.abspath(args.cache_dir)
     elif "cache_dir" not in section:
         section["cache_dir"] = False  # the lint's cachedir is temporary: do not write a compiled index there
-    if args.data:
-        if not os.path.isfile(args.data):
-            raise LintConfigError(f"prefix data file {args.data!r} does not exist")
-        section["prefix_data"] = os.path.abspath(args.data)
+    data = args.data or (None if section.get("prefix_data") or args.api_url else os.environ.get(ENV_PREFIX_DATA))
+    if data:  # the operator's flag, else the operator's environment when the config names no data
+        if not os.path.isfile(data):
+            raise LintConfigError(f"prefix data file {data!r} does not exist")
+        section["prefix_data"] = os.path.abspath(data)
         section["backend"] = "local"
     if args.api_url:
         use_api_backend(section, args.api_url)
