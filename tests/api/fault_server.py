@@ -1,11 +1,16 @@
 """A deliberately misbehaving Addressing API for the fault tests (stdlib ``http.server``).
 
 ``mode`` picks the behaviour of the next requests; ``ok`` answers correctly from
-the engine, like the reference server. Every request is recorded.
+the engine, like the reference server. Every request is recorded, and so is the
+most requests it had in flight at once (``max_in_flight``).
+
+``first_ok`` answers the first request of a ``reset`` correctly whatever the mode,
+so that a client's batches after its first one meet the fault while in flight together.
 """
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,11 +23,15 @@ MODES = (
     "drip-body", "drip-headers", "503-retry-after-30",
     "echo-late-errors", "echo-late-body", "echo-late-location", "echo-late-reason", "echo-late-status-line",
     "duplicate-flag", "duplicate-success", "deep-100000", "deep-40-messages", "deep-error-body",
+    # batches in flight together
+    "slow", "gather", "fail-one", "503-once-per-batch",
 )
 #: A dripping server sends a byte a second for this long, so that a client without a deadline ends too.
 DRIP_SECONDS = 12
 #: Server text echoed before the token, so that cutting before redacting would leak part of it.
 ECHO_PADDING = "x" * 175
+#: How long a "gather" or "fail-one" request waits for the others at most, so that a test never hangs.
+GATHER_WAIT = 10
 
 
 class FaultServer:
@@ -32,6 +41,17 @@ class FaultServer:
         self.mode = "ok"
         self.requests = []
         self.release = threading.Event()  # ends a "hang"
+        self.first_ok = False
+        self.latency = 0.0  # seconds before an answer in "slow", "gather" (once gathered) and "fail-one"
+        self.gather = 1  # "gather" and "fail-one": hold answers until this many requests were in flight at once
+        self.fail_cidrs = frozenset()  # "fail-one": requests asking any of these answer HTTP 500
+        self.failed_after = None  # "fail-one": how many requests had arrived when the 500 went out
+        # "fail-one": the other requests answer after the 500, and ``latency`` later still
+        self.in_flight = 0  # requests since the last reset, not yet answered
+        self.max_in_flight = 0
+        self._generation = 0  # a request still running from before a reset does not count after it
+        self._flight = threading.Condition()
+        self._seen_batches = set()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
@@ -46,11 +66,41 @@ class FaultServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def reset(self, mode="ok"):
+    def reset(self, mode="ok", *, first_ok=False, latency=0.0, gather=1, fail_cidrs=()):
         assert mode in MODES, mode
         self.mode = mode
+        self.first_ok = first_ok
+        self.latency, self.gather, self.fail_cidrs, self.failed_after = latency, gather, frozenset(fail_cidrs), None
         self.requests.clear()
         self.release.clear()
+        with self._flight:
+            self._generation += 1
+            self.in_flight = self.max_in_flight = 0
+            self._seen_batches.clear()
+
+    def _enter(self):
+        with self._flight:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._flight.notify_all()
+            return self._generation
+
+    def _leave(self, generation):
+        with self._flight:
+            if generation == self._generation:
+                self.in_flight -= 1
+
+    def _gathered(self):
+        """Wait until ``gather`` requests were in flight at once (at most ``GATHER_WAIT``); did they?"""
+        with self._flight:
+            return self._flight.wait_for(lambda: self.max_in_flight >= self.gather, GATHER_WAIT)
+
+    def _first_time(self, cidrs):
+        with self._flight:
+            key = tuple(cidrs)
+            first = key not in self._seen_batches
+            self._seen_batches.add(key)
+            return first
 
     def _handler_class(self):
         fault = self
@@ -89,6 +139,13 @@ class FaultServer:
                 return f"{padding}{token} {token[4:16]}"
 
             def do_GET(self):
+                generation = fault._enter()
+                try:
+                    return self._answer()
+                finally:
+                    fault._leave(generation)
+
+            def _answer(self):
                 query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
                 fault.requests.append(
                     {"target": self.path, "path": urlsplit(self.path).path, "query": query, "headers": dict(self.headers)}
@@ -101,6 +158,31 @@ class FaultServer:
                     answers = judge_cidrs(fault.guard, cidrs, account)
                     return {"success": True, "errors": [], "messages": [], "result": {"allowed_origins": answers}}
 
+                if fault.first_ok and seen == 1:
+                    return self._send(200, ok())
+                if mode == "slow":
+                    time.sleep(fault.latency)
+                    return self._send(200, ok())
+                if mode == "gather":
+                    fault._gathered()
+                    time.sleep(fault.latency)
+                    return self._send(200, ok())
+                if mode == "fail-one":
+                    if fault.fail_cidrs.intersection(cidrs):
+                        fault._gathered()  # the others are in flight: the failure comes while they are
+                        with fault._flight:
+                            fault.failed_after = len(fault.requests)
+                            fault._flight.notify_all()
+                        return self._send(500, {"success": False, "errors": [{"code": 1500, "message": "this batch failed"}],
+                                                "result": None})
+                    with fault._flight:  # answered after the failure, and ``latency`` later still
+                        fault._flight.wait_for(lambda: fault.failed_after is not None, GATHER_WAIT)
+                    time.sleep(fault.latency)
+                    return self._send(200, ok())
+                if mode == "503-once-per-batch":
+                    if fault._first_time(cidrs):
+                        return self._send(503, {"success": False, "errors": [{"code": 503, "message": "try again"}], "result": None})
+                    return self._send(200, ok())
                 if mode == "hang":
                     fault.release.wait(10)
                     self.close_connection = True

@@ -22,6 +22,7 @@ def test_defaults_are_safe():
     assert settings.verify is True
     assert (settings.connect_timeout, settings.read_timeout) == (3.05, 10.0)
     assert (settings.batch_size, settings.retries) == (100, 3)
+    assert settings.concurrency == 8
     assert settings.tracing == "auto"
     assert settings.deadline == 30.0
     assert settings.proxy is None
@@ -215,3 +216,16 @@ def test_quoted_server_text_is_one_bounded_line():
     text = str(caught.value)
     assert "\n" not in text and "\x1b" not in text
     assert len(text) < 400
+
+
+@pytest.mark.parametrize("account_id", [None, "crossbow", "team 7/ü&x=1"])
+def test_the_query_is_spelled_as_urlencode_spells_it(account_id):
+    """The quick way to the query string gives the very bytes requests would build from the pairs."""
+    from urllib.parse import urlencode
+
+    import netaddr
+
+    networks = ["104.16.5.20/32", "2606:4700::/32", "::ffff:1.2.3.4/128", "10.0.0.0/8", "2001:DB8::1/128"]
+    cidrs = [api_client.cidr_key(netaddr.IPNetwork(text)) for text in networks] + ["odd value+%&=", "", "ü"]
+    pairs = [("cidr", cidr) for cidr in cidrs] + ([] if account_id is None else [("account_id", account_id)])
+    assert api_client.encode_query(cidrs, account_id) == urlencode(pairs)
