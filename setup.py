@@ -38,7 +38,8 @@ setup(
             "opentelemetry-sdk>=1.20",
         ],
         "bench": [
-            "pytricia>=1.0",
+            "pytricia>=1.0",  # peer: a C Patricia trie, one per address family
+            "py-radix>=1.0",  # second peer: a C radix tree
         ],
         "tests": [
             "pytest>=8",

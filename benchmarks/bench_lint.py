@@ -1,6 +1,7 @@
-"""``spectrum-acl lint`` on a generated pillar: where the time goes.
+"""``spectrum-acl lint`` on generated pillars: where the time goes, and the lint at fleet size.
 
-    python benchmarks/bench_lint.py [--apps 10000] [--files 100] [--keep DIR]
+    python benchmarks/run.py lint [--apps 10000] [--files 100] [--fleet-apps 2000] [--fleet-files 20]
+                                  [--minions 10] [--entries 1000000] [--rounds 3] [--skip-split] [--keep DIR]
 
 Generates a pillar tree of ``--apps`` apps spread over ``--files`` SLS files
 (a fifth of them Jinja templates with loops, the rest plain YAML; one app in a
@@ -13,14 +14,24 @@ hundred is denied, including cross-file edge IP loops), then
    wall time of the whole process;
 2. runs the lint in process once more with Salt's pillar merge
    (``salt.utils.dictupdate.merge``) timed, to show how much of rendering is
-   Salt merging the SLS files into one pillar.
+   Salt merging the SLS files into one pillar;
+3. the fleet goal of issue 12: a pillar of ``--fleet-apps`` apps of 40 teams (two
+   origins each, one delegated to the app's account, one unmanaged; one app in a hundred
+   denied) that every minion gets, plus one app of its own per minion, on ``--entries``
+   entries of generated prefix data (``datagen.py``) kept in a compiled cache
+   (``--cache-dir``). The lint of ``--minions`` minion ids and of one are timed in
+   interleaved rounds (min, median, ratio); one more run without the cache shows what
+   re-reading the JSON costs.
 
 Absolute times drift on shared machines; read the ratios.
 """
 
 import argparse
+import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +39,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
+sys.path.insert(0, HERE)
+
+import datagen  # noqa: E402
+from run import interleaved, load_average, report_goals  # noqa: E402
+
+FLEET_GOAL = 1.5  # ten minion ids cost at most this many times one
+EXAMPLE_ACCOUNTS = ["crossbow", "partner"]
 
 
 def _app_yaml(number, origin, edge=None, indent="    "):
@@ -105,7 +123,7 @@ def _cli():
 def run_cli(root, fmt, output):
     """Run the CLI; return ``(wall seconds, its own timings, summary line)``."""
     command = _cli() + ["lint", "--pillar-root", root, "--data", os.path.join(EXAMPLES, "prefixes.yaml"),
-                        "--format", fmt, "--output", output, "--timings"]
+                        "--accounts", *EXAMPLE_ACCOUNTS, "--format", fmt, "--output", output, "--timings"]
     started = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -140,7 +158,8 @@ def in_process_merge_share(root):
     salt.utils.dictupdate.merge = timed_merge
     try:
         args = cli._parser().parse_args(
-            ["lint", "--pillar-root", root, "--data", os.path.join(EXAMPLES, "prefixes.yaml")]
+            ["lint", "--pillar-root", root, "--data", os.path.join(EXAMPLES, "prefixes.yaml"),
+             "--accounts", *EXAMPLE_ACCOUNTS]
         )
         lint_compile.configure_logging("quiet")
         result = lint_run.lint(args)
@@ -149,18 +168,140 @@ def in_process_merge_share(root):
     return result["timings"]["render"], spent[0]
 
 
+# -- the fleet: many minion ids ------------------------------------------------------------------
+
+
+def generate_fleet(root, apps_count, files, minions, delegations):
+    """A pillar every minion gets (``apps_count`` apps in ``files`` SLS files), plus one app per
+    minion in ``minions/<id>.sls``; returns ``(minion ids, accounts)``."""
+    import yaml
+
+    apps = datagen.apps(apps_count + minions, delegations)
+    names = list(apps)
+    for number, name in enumerate(names[:apps_count]):
+        if number % 100 == 7:  # denied: reserved space
+            apps[name]["origin_direct"][1] = f"tcp://10.{number // 65536 % 256}.{number // 256 % 256}.{number % 256}:443"
+    ids = [f"edge{number + 1:02d}" for number in range(minions)]
+    os.makedirs(os.path.join(root, "teams"), exist_ok=True)
+    os.makedirs(os.path.join(root, "minions"), exist_ok=True)
+    top = ["base:", "  '*':", "    - common", "    - teams.*"]
+    for minion in ids:
+        top += [f"  '{minion}':", f"    - minions.{minion}"]
+    with open(os.path.join(root, "top.sls"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(top) + "\n")
+    with open(os.path.join(root, "common.sls"), "w", encoding="utf-8") as handle:
+        handle.write("spectrum:\n  edge_pool: fleet\n")
+    per_file = -(-apps_count // files)
+    for index in range(files):
+        chunk = {name: apps[name] for name in names[index * per_file:min((index + 1) * per_file, apps_count)]}
+        with open(os.path.join(root, "teams", f"team{index:03d}.sls"), "w", encoding="utf-8") as handle:
+            yaml.safe_dump({"spectrum": {"apps": chunk}}, handle, default_flow_style=False, sort_keys=False)
+    for minion, name in zip(ids, names[apps_count:]):
+        with open(os.path.join(root, "minions", f"{minion}.sls"), "w", encoding="utf-8") as handle:
+            yaml.safe_dump({"spectrum": {"apps": {f"{minion}-{name}": apps[name]}}}, handle, default_flow_style=False)
+    accounts = sorted({app["account_id"] for app in apps.values()}, key=lambda name: int(name[4:]))
+    return ids, accounts
+
+
+def fleet_lint(root, data_path, accounts, minion_ids, output, cache_dir=None):
+    """Run the lint CLI once; return ``(wall seconds, its JSON result)``."""
+    command = _cli() + ["lint", "--pillar-root", root, "--data", data_path, "--accounts", *accounts,
+                        "--minion-id", *minion_ids, "--format", "json", "--output", output]
+    if cache_dir:
+        command += ["--cache-dir", cache_dir]
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        sys.exit(f"lint failed ({proc.returncode}): {proc.stderr}")
+    with open(output, encoding="utf-8") as handle:
+        return wall, json.load(handle)
+
+
+def bench_fleet(workdir, args):
+    data_path = os.path.join(workdir, "prefixes.json")
+    started = time.perf_counter()
+    delegations = datagen.write_json(data_path, args.entries)
+    generated = time.perf_counter() - started
+    root = os.path.join(workdir, "fleet")
+    ids, accounts = generate_fleet(root, args.fleet_apps, args.fleet_files, args.minions, delegations)
+    cache_dir = os.path.join(workdir, "cache")
+    output = os.path.join(workdir, "fleet.json")
+    first, _ = fleet_lint(root, data_path, accounts, ids[:1], output, cache_dir)  # writes the compiled cache
+    uncached, uncached_result = fleet_lint(root, data_path, accounts, ids[:1], output)
+    results = {}
+
+    def one():
+        results["one"] = fleet_lint(root, data_path, accounts, ids[:1], output, cache_dir)[1]
+
+    def many():
+        results["many"] = fleet_lint(root, data_path, accounts, ids, output, cache_dir)[1]
+
+    times = interleaved([("one", one), ("many", many)], args.rounds)
+    single, fleet = results["one"]["summary"], results["many"]["summary"]
+    if single["minions"] != 1 or fleet["minions"] != len(ids):
+        sys.exit(f"the fleet lint did not lint what it should: {single} / {fleet}")
+    return {"times": times, "first": first, "uncached": uncached, "uncached_timings": uncached_result["timings"],
+            "cached_timings": results["one"]["timings"], "single": single, "fleet": fleet, "ids": ids,
+            "generated": generated}
+
+
+def print_fleet(fleet, args):
+    one, many = fleet["times"]["one"], fleet["times"]["many"]
+    count = len(fleet["ids"])
+    print(f"\n| lint of a fleet pillar, {args.fleet_apps:,} shared apps + 1 per minion, {args.entries:,} entries, "
+          f"{args.rounds} interleaved rounds | min s | median s | ratio, medians | ratio, mins | target |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    print(f"| 1 minion id (baseline) | {min(one):.2f} | {statistics.median(one):.2f} | 1.00 | 1.00 | |")
+    print(f"| {count} minion ids | {min(many):.2f} | {statistics.median(many):.2f} | "
+          f"{statistics.median(many) / statistics.median(one):.2f} | {min(many) / min(one):.2f} | <= {FLEET_GOAL:g} |")
+    cached, uncached = fleet["cached_timings"], fleet["uncached_timings"]
+    print(f"\n1 minion id without --cache-dir (the JSON read again): {fleet['uncached']:.2f} s, of which data "
+          f"{uncached['data']:.2f} s; with the compiled cache, data {cached['data']:.2f} s (the first run, writing the "
+          f"cache: {fleet['first']:.2f} s). Prefix data generated in {fleet['generated']:.0f} s.")
+    for label, summary in (("1 minion id", fleet["single"]), (f"{count} minion ids", fleet["fleet"])):
+        print(f"{label}: {summary['apps']:,} apps, {summary['origins']:,} origins ({summary['origins_denied']} denied), "
+              f"{summary['errors']} errors")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--apps", type=int, default=10000)
+    parser.add_argument("--apps", type=int, default=10000, help="apps of the where-the-time-goes pillar")
     parser.add_argument("--files", type=int, default=100)
-    parser.add_argument("--keep", metavar="DIR", help="write the pillar here and keep it")
+    parser.add_argument("--skip-split", action="store_true", help="only the fleet goal")
+    parser.add_argument("--fleet-apps", type=int, default=2000, help="apps every minion of the fleet gets")
+    parser.add_argument("--fleet-files", type=int, default=20)
+    parser.add_argument("--minions", type=int, default=10)
+    parser.add_argument("--entries", type=int, default=1_000_000, help="prefix data entries for the fleet")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the fleet goal")
+    parser.add_argument("--keep", metavar="DIR", help="write the pillars here and keep them")
     args = parser.parse_args(argv)
     workdir = args.keep or tempfile.mkdtemp(prefix="bench-lint-")
+    try:
+        print(f"# spectrum-acl lint benchmark, {time.strftime('%Y-%m-%d %H:%M')}, CPython {platform.python_version()}, "
+              f"{platform.machine()}, {os.cpu_count()} cores, {load_average()}")
+        if not args.skip_split:
+            split(workdir, args)
+        fleet = bench_fleet(workdir, args)
+        print_fleet(fleet, args)
+        one, many = statistics.median(fleet["times"]["one"]), statistics.median(fleet["times"]["many"])
+        ratio = many / one
+        report_goals([{
+            "benchmark": "lint", "goal": f"{len(fleet['ids'])} minion ids vs 1 ({args.fleet_apps:,} apps, {args.entries:,} entries)",
+            "target": f"<= {FLEET_GOAL:g}x", "measured": f"{ratio:.2f}x", "passed": ratio <= FLEET_GOAL,
+            "note": f"medians of {args.rounds}; {min(fleet['times']['many']) / min(fleet['times']['one']):.2f}x on the mins",
+        }], f"Goals of issue 12 (lint, {time.strftime('%Y-%m-%d')})")
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def split(workdir, args):
+    """Where the time of one lint goes (the CLI's own timings), and Salt's merge share of rendering."""
     root = os.path.join(workdir, "pillar")
     written = generate(root, args.apps, args.files)
-    print(f"# spectrum-acl lint benchmark: {written} apps in {args.files} SLS files "
-          f"({args.files // 5} Jinja, {args.files - args.files // 5} plain YAML)")
-    print(f"# CPython {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores")
+    print(f"\n{written} apps in {args.files} SLS files ({args.files // 5} Jinja, {args.files - args.files // 5} "
+          "plain YAML), on examples/prefixes.yaml")
     rows = []
     for fmt in ("text", "json"):
         wall, timings, summary = run_cli(root, fmt, os.path.join(workdir, f"lint.{fmt}"))
@@ -179,10 +320,6 @@ def main(argv=None):
     print()
     print(f"In process: render {render:.2f} s, of which Salt's pillar merge (salt.utils.dictupdate.merge, "
           f"a deep copy of the whole pillar per SLS file) {merge:.2f} s = {merge / render:.0%}.")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
