@@ -141,11 +141,11 @@ class Runtime:
             raise ConfigError(str(exc)) from None
 
     def _api_tracing(self, mode):
-        from saltext.spectrum_acl.api import tracing
+        from saltext.spectrum_acl.api import tracing  # requests and tracing: only for backend api
 
         salt_tracing = None
         if (self.opts.get("tracing") or {}).get("enabled"):
-            import salt.utils.tracing as salt_tracing
+            import salt.utils.tracing as salt_tracing  # optional: Salt's own tracing, when enabled
         try:
             return tracing.client_tracing(mode, salt_tracing=salt_tracing)
         except tracing.TracingUnavailable as exc:
@@ -153,7 +153,7 @@ class Runtime:
 
     def _api_guard(self):
         """Reserved-only local index plus the Addressing API client, cached in ``__context__``."""
-        from saltext.spectrum_acl.api import client as api_client
+        from saltext.spectrum_acl.api import client as api_client  # requests and tracing: only for backend api
 
         settings = self.api_settings()
         signature = ("api", settings, self._resolver_key())

@@ -29,13 +29,18 @@ No client can starve the others:
   warning is logged at most once per ``LOG_EVERY`` seconds.
 """
 
+import asyncio
 import errno
 import hmac
 import logging
 import os
+import signal
+import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from saltext.spectrum_acl.api import tracing
 from saltext.spectrum_acl.api.protocol import (
     AUTH_ERROR,
     BAD_ACCOUNT,
@@ -50,9 +55,10 @@ from saltext.spectrum_acl.api.protocol import (
     envelope,
 )
 from saltext.spectrum_acl.core.embedded import embedded_spans
+from saltext.spectrum_acl.core.guard import OriginGuard
 from saltext.spectrum_acl.core.parse import cidr_ints, parse_network
 from saltext.spectrum_acl.core.ranges import HOSTMASKS, Span
-from saltext.spectrum_acl.data import safe_files
+from saltext.spectrum_acl.data import prefix_data, safe_files
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
 from saltext.spectrum_acl.settings import ENV_PREFIX_DATA
 
@@ -124,10 +130,10 @@ class CidrJudgement:
     def flags(self, deadline=None):
         """``{cidr: five flags}``; raises :class:`JudgingRefused` once ``time.monotonic()`` passes ``deadline``."""
 
-        import numpy as np
+        import numpy as np  # numpy: only when a batch is judged
 
-        from saltext.spectrum_acl.core import batch
-        from saltext.spectrum_acl.core.verdict import flags_of
+        from saltext.spectrum_acl.core import batch  # numpy: only when serving or judging a batch
+        from saltext.spectrum_acl.core.verdict import flags_of  # beside the numpy imports it serves
 
         with _TABLES_LOCK:
             tables = self.vectors.tables_for(self.account)
@@ -164,9 +170,9 @@ class _RangesOfFamily:
 
     def __init__(self, version, ranges, vectors):
 
-        import numpy as np
+        import numpy as np  # numpy: only when a batch is judged
 
-        from saltext.spectrum_acl.core.build.columns import Family, sixteen_byte_keys
+        from saltext.spectrum_acl.core.build.columns import Family, sixteen_byte_keys  # numpy: only when serving or judging a batch
 
         family = Family.of_ints(version, [first for first, _ in ranges], [prefixlen for _, prefixlen in ranges])
         last_high, last_low = family.last_halves()
@@ -183,9 +189,9 @@ class _RangesOfFamily:
     def chunks(self):
         """Range numbers in runs of at most ``batch.SEGMENTS_PER_CHUNK`` segments (a wider range is a run of its own)."""
 
-        import numpy as np
+        import numpy as np  # numpy: only when a batch is judged
 
-        from saltext.spectrum_acl.core.batch import SEGMENTS_PER_CHUNK
+        from saltext.spectrum_acl.core.batch import SEGMENTS_PER_CHUNK  # numpy: only when serving or judging a batch
 
         before = np.cumsum(self.counts) - self.counts
         return np.split(np.arange(len(self.counts)), np.flatnonzero(np.diff(before // SEGMENTS_PER_CHUNK)) + 1)
@@ -195,14 +201,12 @@ class Judging:
     """Where requests are judged: narrow ones on the event loop, wide ones on a few threads, within a budget."""
 
     def __init__(self, budget=JUDGE_BUDGET, threads=JUDGE_THREADS, waiting=JUDGE_WAITING):
-        from concurrent.futures import ThreadPoolExecutor
 
         self.budget, self.max_waiting, self.waiting = budget, waiting, 0
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="spectrum-acl-judge")
 
     async def flags(self, judgement):
         """``judgement.flags()``, off the event loop when it is wide; raises :class:`JudgingRefused`."""
-        import asyncio
 
         if judgement.segments <= INLINE_SEGMENTS:
             return judgement.flags()
@@ -243,9 +247,8 @@ class ServerState:
 def _handlers():
     """The Tornado handler classes, imported only when a server is built."""
 
-    import asyncio
 
-    import tornado.web
+    import tornado.web  # tornado: only when serving (keeps spectrum-acl check light)
 
     class ApiHandler(tornado.web.RequestHandler):
         """Answers every error, 404 and 405 included, with the envelope."""
@@ -358,7 +361,7 @@ def _access_log(handler):
 
 def _allow_query_fields(count):
     """Raise (never lower) Tornado's process-wide limit on parsed query fields."""
-    import tornado.httputil
+    import tornado.httputil  # tornado: only when serving (keeps spectrum-acl check light)
 
     current = getattr(tornado.httputil, "_DEFAULT_PARSE_BODY_CONFIG", None)
     if current is None or not hasattr(current, "urlencoded"):
@@ -372,7 +375,7 @@ def _allow_query_fields(count):
 
 def make_app(state):
     """The Tornado application for ``state``."""
-    import tornado.web
+    import tornado.web  # tornado: only when serving (keeps spectrum-acl check light)
 
     # Our own bound (``max_cidrs``, answered with the envelope) must be the one that applies.
     _allow_query_fields(max(MAX_QUERY_FIELDS, 2 * state.max_cidrs + 10))
@@ -389,7 +392,7 @@ def make_app(state):
 def default_max_connections():
     """``MAX_CONNECTIONS``, or fewer: ``SPARE_DESCRIPTORS`` below the soft limit on open files."""
     try:
-        import resource
+        import resource  # Unix only
     except ImportError:  # not on Unix
         return MAX_CONNECTIONS
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -425,7 +428,7 @@ class _Acceptor:
     ACCEPTS_PER_WAKE = 128
 
     def __init__(self, server, sock):
-        from tornado.ioloop import IOLoop
+        from tornado.ioloop import IOLoop  # tornado: only when serving (keeps spectrum-acl check light)
 
         self.server, self.sock, self.loop = server, sock, IOLoop.current()
         self.pause, self.paused = ACCEPT_PAUSE, None
@@ -474,8 +477,8 @@ class _Acceptor:
 def _listen(state, host, port, ssl_context):
     """Bind and start serving on the running loop; return ``(server, port)``."""
 
-    import tornado.httpserver
-    import tornado.netutil
+    import tornado.httpserver  # tornado: only when serving (keeps spectrum-acl check light)
+    import tornado.netutil  # tornado: only when serving (keeps spectrum-acl check light)
 
     class GuardedHTTPServer(tornado.httpserver.HTTPServer):
         """Tornado's HTTP server, accepting through :class:`_Acceptor`."""
@@ -521,7 +524,6 @@ class ReferenceServer:
         return base_url(self.host, self.port, self.ssl_context is not None)
 
     def start(self):
-        import asyncio
 
         self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="spectrum-acl-serve", daemon=True)
         self._thread.start()
@@ -531,7 +533,6 @@ class ReferenceServer:
         return self
 
     async def _main(self):
-        import asyncio
 
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         try:
@@ -574,7 +575,6 @@ def _read_token(path):
 
 
 def _ssl_context(cert, key):
-    import ssl
 
     if not cert and not key:
         return None
@@ -598,11 +598,7 @@ def _summary(index):
 
 def _serve(args, out):
 
-    import asyncio
 
-    from saltext.spectrum_acl.api import tracing
-    from saltext.spectrum_acl.core.guard import OriginGuard
-    from saltext.spectrum_acl.data import prefix_data
 
     if not args.data:
         raise SpectrumAclError(f"no prefix data: pass --data FILE or set {ENV_PREFIX_DATA}")
@@ -628,8 +624,6 @@ def _serve(args, out):
 
 async def _serve_forever(state, args, ssl_context, index, out):
 
-    import asyncio
-    import signal
 
     try:
         server, port = _listen(state, args.host, args.port, ssl_context)

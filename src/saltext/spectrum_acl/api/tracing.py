@@ -33,7 +33,7 @@ class TracingUnavailable(Exception):
 def _import_api():
     try:
 
-        from opentelemetry import propagate, trace
+        from opentelemetry import propagate, trace  # optional: the [tracing] extra
     except ImportError:
         return None
     return propagate, trace
@@ -60,8 +60,8 @@ def _private_provider(exporter="none"):
 def _new_private_provider(exporter):
     try:
 
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider  # optional: the [tracing] extra
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter  # optional: the [tracing] extra
     except ImportError:
         raise TracingUnavailable("opentelemetry-sdk is not installed (pip install 'saltext-spectrum-acl[tracing]')") from None
     provider = TracerProvider()
@@ -70,7 +70,7 @@ def _new_private_provider(exporter):
     elif exporter == "otlp":
         try:
 
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # optional: the [tracing] extra
         except ImportError:
             raise TracingUnavailable("the otlp exporter needs opentelemetry-exporter-otlp-proto-http") from None
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

@@ -121,7 +121,7 @@ class Resolver:
         if not self.use_dns:
             raise ResolutionError(f"{name} is not in spectrum_acl:static_hosts, and DNS is off (offline)")
         import dns.exception  # dnspython: only when DNS is asked
-        import dns.resolver
+        import dns.resolver  # dnspython: only when DNS is asked
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -144,7 +144,7 @@ class Resolver:
 
     def _resolver(self):
         if self._dns is None:
-            import dns.resolver
+            import dns.resolver  # dnspython: only when DNS is asked
 
             if self.nameservers is None:
                 resolver = dns.resolver.Resolver(configure=True)

@@ -108,7 +108,7 @@ def configure_logging(level):
 
 def read_config_file(path):
     """The minion config at ``path`` as a mapping; :class:`LintConfigError` when it cannot be used."""
-    import salt.utils.yaml
+    import salt.utils.yaml  # Salt is heavy to import: only when the lint runs
 
     if not os.path.isfile(path):
         raise LintConfigError(f"minion config {path!r} does not exist")
@@ -184,7 +184,7 @@ class Compiler:
 
     def load(self, minion_id):
         """Salt's minion options from the config file (defaults only without one), read-only paths."""
-        import salt.config
+        import salt.config  # Salt is heavy to import: only when the lint runs
 
         # Passing an id keeps Salt from guessing one from the host name.
         opts = dict(salt.config.minion_config(self.config_path, minion_id=minion_id))
@@ -215,7 +215,7 @@ class Compiler:
 
     def cache_file(self, url):
         """Fetch a ``salt://`` URL from the config's ``file_roots`` (the lint's own prefix data)."""
-        import salt.fileclient
+        import salt.fileclient  # Salt is heavy to import: only when the lint runs
 
         if self._file_client is None:
             self._file_client = salt.fileclient.get_file_client(self.opts)
@@ -268,7 +268,7 @@ class Compiler:
 
     def compile(self, minion_id):
         """Compile the pillar of ``minion_id``; raise :class:`PillarRenderError` when Salt reports errors."""
-        import salt.pillar
+        import salt.pillar  # Salt is heavy to import: only when the lint runs
 
         opts = self._opts(minion_id)
         saltenv = opts.get("saltenv") or None
@@ -288,7 +288,7 @@ class Compiler:
 
     def _restricted_functions(self, opts):
         """The execution modules PR templates may call, loaded once per run."""
-        import salt.loader
+        import salt.loader  # Salt is heavy to import: only when the lint runs
 
         if self._functions is None:
             modules = sorted({name.split(".", 1)[0] for name in LINT_FUNCTIONS})
@@ -322,7 +322,7 @@ def _recording_pillar_class(base):
 
 def refused_renderers(pipe):
     """The renderers of a pipe (``jinja|yaml``) that PR pillar may not use."""
-    import salt.template
+    import salt.template  # Salt is heavy to import: only when the lint runs
 
     pipe = salt.template.OLD_STYLE_RENDERERS.get(pipe.strip(), pipe)
     names = [part.strip().split(" ", 1)[0] for part in pipe.split("|")]

@@ -172,7 +172,7 @@ def _config_path(args):
 
 
 def _yaml_mapping(path, what):
-    import salt.utils.yaml
+    import salt.utils.yaml  # Salt is heavy to import: only when the lint runs
 
     try:
         with open(path, encoding="utf-8") as handle:
