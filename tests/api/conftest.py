@@ -96,3 +96,22 @@ def refused_url():
     sock.bind(("127.0.0.1", 0))
     yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     sock.close()
+
+
+@pytest.fixture
+def exporter():
+    """Spans kept in memory (OpenTelemetry, the [tracing] extra)."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # optional: [tracing]
+
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter):
+    """A tracer provider that sends every span to ``exporter`` at once."""
+    from opentelemetry.sdk.trace import TracerProvider  # optional: [tracing]
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider

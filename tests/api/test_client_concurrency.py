@@ -10,9 +10,6 @@ import time
 
 import netaddr
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from saltext.spectrum_acl.api import client as api_client
@@ -209,18 +206,6 @@ def test_server_text_is_redacted_in_batches_in_flight_together(fault_server, cap
 
 
 # --------------------------------------------------------------------------- tracing
-
-
-@pytest.fixture
-def exporter():
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter):
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider
 
 
 def _client_spans(exporter):

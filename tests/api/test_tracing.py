@@ -8,27 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from saltext.spectrum_acl.api import client as api_client
 from saltext.spectrum_acl.api import tracing
 from saltext.spectrum_acl.api.server import ENDPOINT_PATH, ReferenceServer
 from tests.api.conftest import reserved_only_guard, settings
-
-
-@pytest.fixture
-def exporter():
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter):
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider
 
 
 def _no_token_anywhere(spans, token):
