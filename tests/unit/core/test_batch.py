@@ -1,5 +1,6 @@
 """``OriginGuard.check_batch``: the numpy path answers exactly as ``check_origin`` does."""
 
+import ipaddress
 import json
 import random
 
@@ -9,7 +10,9 @@ import pytest
 
 from saltext.spectrum_acl.core import guard as guard_module
 from saltext.spectrum_acl.core import index
+from saltext.spectrum_acl.core.build import columns
 from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.core.parse import cidr_ints
 from saltext.spectrum_acl.core.verdict import FLAGS
 from saltext.spectrum_acl.data import prefix_data
 from saltext.spectrum_acl.errors import OriginSyntaxError
@@ -206,3 +209,75 @@ def test_wide_cidrs_are_judged_in_bounded_chunks(monkeypatch, doc_guard):
     assert chunked.decided_by_all() == expected.decided_by_all()
     chunks = batch._chunks(np.arange(5), np.array([1, 5, 1, 1, 1]))
     assert [chunk.tolist() for chunk in chunks] == [[0], [1], [2, 3, 4]]
+
+
+def _spellings(rng, count):
+    """Addresses and CIDRs in many spellings, and near misses made by one or two edits."""
+    texts = []
+    for _ in range(count):
+        if rng.random() < 0.5:
+            value, width = rng.getrandbits(32), 32
+            text = str(ipaddress.IPv4Address(value))
+        else:
+            value, width = rng.getrandbits(128) & ~((1 << rng.randrange(129)) - 1), 128
+            address = ipaddress.IPv6Address(value)
+            text = rng.choice([address.compressed, address.exploded, address.compressed.upper(), str(address).replace(":0", ":")])
+        if rng.random() < 0.6:
+            length = rng.randrange(width + 1)
+            network = ipaddress.ip_network((value, length), strict=False)
+            if rng.random() < 0.7:
+                text = network.network_address.compressed if width == 128 else str(network.network_address)
+            text += "/" + rng.choice([str(length), str(length), f"0{length}", str(width + 1), "", f"{length}0"])
+        for _ in range(rng.choice([0, 0, 0, 1, 2])):
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice("0123456789abcdefABCDEF:./x% -\0\u0661") + text[at + rng.choice([0, 1]):]
+        texts.append(text)
+    return texts
+
+
+@pytest.mark.parametrize("texts_per_chunk", [7, 1 << 16])
+def test_bulk_parsing_reads_exactly_what_cidr_ints_reads(monkeypatch, texts_per_chunk):
+    """The whole-array readers take nothing cidr_ints refuses and read every value the same way."""
+    monkeypatch.setattr(columns, "TEXTS_PER_CHUNK", texts_per_chunk)
+    texts = _spellings(random.Random(texts_per_chunk), 4000) + [
+        "::", "::/0", "1::", "::1", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8", "1:2:3::5:6:7:8", "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7:8:", ":1:2:3:4:5:6:7:8", "1:::2", "1::2::3", "::ffff:1.2.3.4", "12345::", "fffff::",
+        "0000:0000:0000:0000:0000:0000:0000:0000/128", "::/00", "::/", "/", "/24", "1.2.3.0/24/24", "255.255.255.255",
+        "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04", "1.2.3.4/", "1..2.3", "1.2.3.4\n", "1.2.3.4\0",
+        None, 7, b"1.2.3.4", "",
+    ]
+    v4, v6, declined = columns.parse_many(texts)
+    read = {}
+    for family in (v4, v6):
+        for item, first, prefixlen in zip(family.items.tolist(), family.first_ints(), family.prefixlen.tolist()):
+            assert item not in read
+            read[item] = (family.version, first, prefixlen)
+    for item, text in enumerate(texts):
+        expected = cidr_ints(text) if type(text) is str else None
+        assert read.get(item) == expected, repr(text)
+        assert (item in declined) == (expected is None), repr(text)
+
+
+def test_ipv6_segments_are_found_by_their_top_halves_as_by_whole_keys():
+    """Many segment starts share their top 64 bits (bindings in one /64): those need the whole key."""
+    from saltext.spectrum_acl.core import batch
+    from saltext.spectrum_acl.core.build.columns import sixteen_byte_keys
+
+    rng = np.random.default_rng(3)
+    tops = rng.choice(np.array([0, 1, 5, 1 << 63, (1 << 64) - 1], dtype=np.uint64), 2000)
+    keys = np.unique(sixteen_byte_keys(tops, rng.integers(0, 1 << 63, 2000, dtype=np.uint64) * np.uint64(2)))
+    keys = np.concatenate((sixteen_byte_keys(np.zeros(1, np.uint64), np.zeros(1, np.uint64)), keys))
+    vectors = batch.IndexVectors.__new__(batch.IndexVectors)
+    vectors.segments = {6: (keys, None, None)}
+    vectors._v6_tops = batch.top_halves(keys)
+    queries = np.concatenate((keys, sixteen_byte_keys(rng.choice(tops, 3000), rng.integers(0, 1 << 64, 3000, dtype=np.uint64))))
+    assert np.array_equal(vectors.segments_holding(6, queries), np.searchsorted(keys, queries, side="right") - 1)
+
+
+@pytest.mark.parametrize("odd", ["104.16.5.20\0", "\u0661.1.1.1", "104.16.5.20\n", "104.16.5.20 ", "2606:4700::1\0"])
+def test_a_batch_refuses_what_check_origin_refuses(doc_guard, odd):
+    with pytest.raises(OriginSyntaxError) as batch_error:
+        doc_guard.check_batch(["104.16.5.20", odd, "2606:4700::1"], "crossbow")
+    with pytest.raises(OriginSyntaxError) as single_error:
+        doc_guard.check_origin(odd, "crossbow")
+    assert batch_error.value.item == 1 and str(batch_error.value) == str(single_error.value)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from saltext.spectrum_acl.core import index
 from saltext.spectrum_acl.core.guard import OriginGuard
 from saltext.spectrum_acl.data import compiled, prefix_data
 from tests.unit.helpers import DOC
@@ -42,7 +43,8 @@ def test_cached_index_answers_like_a_fresh_build(data_file, tmp_path):
     written = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
     assert len(_cache_files(cache_dir)) == 1
     loaded = prefix_data.load_index(str(data_file), cache_dir=str(cache_dir))
-    assert isinstance(loaded.columns.first, compiled._WideInts)
+    assert isinstance(loaded.columns.first, index.WideInts)
+    assert isinstance(loaded.columns.first.high, memoryview)  # a view of the mapped file, not a copy
     assert _verdicts(loaded) == _verdicts(fresh) == _verdicts(written)
     assert loaded.counts == fresh.counts
 

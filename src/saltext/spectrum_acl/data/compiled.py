@@ -29,26 +29,6 @@ _ALIGN = 8
 MAGIC = b"SPECTRUM-ACL-INDEX\n"
 _LENGTH_AND_CRC = struct.Struct(">QI")  # the header's length and CRC-32, after MAGIC
 _RESERVED_KEY = hashlib.sha256(repr(reserved.RESERVED_BLOCKS).encode()).hexdigest()[:16]
-_LOW64 = (1 << 64) - 1
-
-
-class _WideInts:
-    """A read-only sequence of 128-bit ints stored as two ``array('Q')`` halves."""
-
-    def __init__(self, high, low):
-        self.high, self.low = high, low
-
-    def __len__(self):
-        return len(self.low)
-
-    def __getitem__(self, position):
-        return (self.high[position] << 64) | self.low[position]
-
-
-def _split(values):
-    return array("Q", (value >> 64 for value in values)), array("Q", (value & _LOW64 for value in values))
-
-
 _DIGESTS = "data-digests.json"
 
 
@@ -89,15 +69,14 @@ def cache_path(cache_dir, data_digest):
 
 def _arrays(built):
     columns, labels = built.columns, built.labels
-    first_high, first_low = _split(columns.first)
     segments = built.segments
     v4_starts, v4_labels, v4_bindings = segments[4]
     return {
         "kind": columns.kind,
         "version": columns.version,
         "prefixlen": columns.prefixlen,
-        "first_high": first_high,
-        "first_low": first_low,
+        "first_high": columns.first.high,
+        "first_low": columns.first.low,
         "account": columns.account,
         "detail": columns.detail,
         "parent": columns.parent,
@@ -228,7 +207,7 @@ def _typecode(value):
 def _assemble(arrays, strings):
     columns = index.Columns()
     columns.kind, columns.version, columns.prefixlen = arrays["kind"], arrays["version"], arrays["prefixlen"]
-    columns.first = _WideInts(arrays["first_high"], arrays["first_low"])
+    columns.first = index.WideInts(arrays["first_high"], arrays["first_low"])  # views of the mapping
     columns.account, columns.detail, columns.parent = arrays["account"], arrays["detail"], arrays["parent"]
     columns.strings = strings
     labels = index.Labels()

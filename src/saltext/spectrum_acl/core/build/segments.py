@@ -9,18 +9,21 @@ are. Each node then gets the label that holds inside it: its parent's label with
 its own entries added (a prefix, reserved block or delegation makes a new label;
 bindings alone only mark the label as bound). Segment boundaries are where nodes
 open (the innermost opener's label follows) and just past where they close (the
-outermost closer's parent's label follows). All of it is whole-array work, level
-by level.
+outermost closer's parent's label follows): the opens come in address order already,
+so only the closes are sorted, and the two are merged. All of it is whole-array work,
+level by level.
 
-IPv4 keys are ``uint64``; IPv6 keys are big-endian ``S16`` bytes, which numpy
-sorts and searches in numeric order.
+Addresses are kept as high and low ``uint64`` halves. Sorting is by radix passes
+over their 16-bit digits (``columns.sorted_order``), linear in the number of entries.
+Searched keys are ``uint32`` for IPv4 and big-endian ``S16`` bytes for IPv6, which
+numpy sorts and searches in numeric order.
 """
 
 from array import array
 
 import numpy as np
 
-from saltext.spectrum_acl.core.build.columns import Family, sixteen_byte_keys
+from saltext.spectrum_acl.core.build.columns import Family, digits_of, sixteen_byte_keys, sorted_order
 
 _MAX64 = np.uint64((1 << 64) - 1)
 
@@ -101,48 +104,79 @@ class Nodes:
         return counts, self.delegations[picked]
 
 
-def family_keys(firsts, prefixlens, version):
-    """``(first keys, last keys, last-is-the-top-address mask, last + 1 keys)`` of one family."""
-    family = Family.of_ints(version, firsts, prefixlens)
-    last_high, last_low = family.last_halves()
-    if version == 4:
-        return family.low, last_low, last_low == np.uint64((1 << 32) - 1), last_low + np.uint64(1)
-    carry = last_low == _MAX64
-    next_high, next_low = last_high + carry.astype(np.uint64), last_low + np.uint64(1)  # wraps when it carries
-    top = carry & (last_high == _MAX64)
-    return (sixteen_byte_keys(family.high, family.low), sixteen_byte_keys(last_high, last_low), top,
-            sixteen_byte_keys(next_high, next_low))
+def _address_digits(version, high, low):
+    return digits_of(low, 32) if version == 4 else digits_of(high, 64) + digits_of(low, 64)
+
+
+def _keys(version, high, low):
+    """Addresses as search keys: ``uint32`` for IPv4, big-endian ``S16`` for IPv6."""
+    return low.astype(np.uint32) if version == 4 else sixteen_byte_keys(high, low)
 
 
 def cut(columns, version, table, codes):
-    """Cut one family into segments: ``(start keys, segment labels, segment bindings)`` arrays."""
-    positions = np.flatnonzero(np.frombuffer(bytes(columns.version), dtype=np.uint8) == version).astype(np.int32)
-    if not len(positions):
+    """Cut one family into segments: ``(start keys, segment labels, segment bindings)`` arrays.
+
+    Runtime complexity: ``O(n · d)`` for ``n`` entries nested ``d`` levels deep (a few
+    passes per level); the sorts are linear. Each step's work arrays go before the next.
+    """
+    found = _nodes(columns, version, codes)
+    if found is None:
         return _root_segment(version)
+    cidrs, nodes = found
+    last_high, last_low = cidrs.last_halves()
+    parent, depth = _nesting(version, cidrs, last_high, last_low)
+    node_label, node_binding = _node_labels(nodes, parent, depth, table)
+    del nodes, depth
+    # just past each node; the top address has nothing past it
+    carry = last_low == (_MAX64 if version == 6 else np.uint64((1 << 32) - 1))
+    top = carry & (last_high == _MAX64) if version == 6 else carry
+    after = (last_high + (carry & (version == 6)), last_low + np.uint64(1))  # the low half wraps when it carries
+    del last_high, last_low, carry
+    return _segments(version, (cidrs.high, cidrs.low), after, top, parent, node_label, node_binding)
+
+
+def _nodes(columns, version, codes):
+    """``(node CIDRs as a Family, Nodes)`` of one family, in order: by address, outer first;
+    ``None`` when the family has no entry."""
+    positions = np.flatnonzero(np.frombuffer(columns.version, dtype=np.uint8) == version).astype(np.int32)
+    if not len(positions):
+        return None
     kinds = np.frombuffer(columns.kind, dtype=np.uint8)[positions]
     prefixlens = np.frombuffer(columns.prefixlen, dtype=np.uint8)[positions]
-    first, last, top, after = family_keys(np.array(columns.first, dtype=object)[positions], prefixlens, version)
-    # outer first; a stable sort keeps equal CIDRs in data order
-    order = np.argsort(_ranks(first) << np.uint64(8) | prefixlens.astype(np.uint64), kind="stable")
-    positions, kinds, prefixlens, first, last, top, after = (
-        column[order] for column in (positions, kinds, prefixlens, first, last, top, after)
-    )
+    high, low = (np.frombuffer(half, dtype=np.uint64)[positions] for half in (columns.first.high, columns.first.low))
+    # the stable sort keeps equal CIDRs in data order
+    order = sorted_order([*_address_digits(version, high, low), prefixlens])
+    positions, kinds, prefixlens, high, low = (column[order] for column in (positions, kinds, prefixlens, high, low))
     del order
     # entries with the same CIDR are one node, so duplicates do not deepen the nesting
-    new_node = np.ones(len(first), dtype=bool)
-    new_node[1:] = (first[1:] != first[:-1]) | (prefixlens[1:] != prefixlens[:-1])
+    new_node = np.ones(len(low), dtype=bool)
+    new_node[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1]) | (prefixlens[1:] != prefixlens[:-1])
     node_of = (np.cumsum(new_node) - 1).astype(np.int32)
     nodes = Nodes(node_of, int(node_of[-1]) + 1, kinds, positions, codes)
-    first, last, top, after = (column[new_node] for column in (first, last, top, after))
-    del positions, kinds, prefixlens, node_of, new_node
-    count = len(first)
-    depth = (np.arange(count) - np.searchsorted(np.sort(last), first, side="left")).astype(np.int32)
-    del last
-    parent = np.full(count, -1, dtype=np.int64)
+    return Family(version, None, high[new_node], low[new_node], prefixlens[new_node]), nodes  # no items: in node order
+
+
+def _nesting(version, cidrs, last_high, last_low):
+    """``(parent, depth)`` of each node (``int32``; parent ``-1`` for a top-level node)."""
+    count = len(cidrs)
+    # a node's depth: the nodes before it still open where it starts (the last addresses are
+    # nearly sorted already, which a stable sort is quick at)
+    last_keys = np.sort(_keys(version, last_high, last_low), kind="stable")
+    closed_before = np.searchsorted(last_keys, _keys(version, cidrs.high, cidrs.low), side="left")
+    del last_keys
+    depth = (np.arange(count, dtype=np.int32) - closed_before.astype(np.int32))
+    del closed_before
+    parent = np.full(count, -1, dtype=np.int32)
     for level in range(1, int(depth.max()) + 1):
         here, above = np.flatnonzero(depth == level), np.flatnonzero(depth == level - 1)
         parent[here] = above[np.searchsorted(above, here) - 1]
-    # one slot more than there are nodes: the root (label 0, no binding), which parent -1 picks
+    return parent, depth
+
+
+def _node_labels(nodes, parent, depth, table):
+    """``(label, binding)`` of each node, level by level, with one more slot for the root (label 0,
+    no binding), which parent ``-1`` picks."""
+    count = len(parent)
     node_label, node_binding = np.zeros(count + 1, dtype=np.int32), np.full(count + 1, -1, dtype=np.int32)
     for level in range(int(depth.max()) + 1):
         here = np.flatnonzero(depth == level)
@@ -155,63 +189,85 @@ def cut(columns, version, table, codes):
                                           nodes.binding[rows] >= 0, *nodes.delegations_of(rows))
         needs_bound = ~adding & ~table.column("bound")[parent_label]
         if needs_bound.any():
-            unbound, inverse = np.unique(parent_label[needs_bound], return_inverse=True)
+            # one bound copy of each such parent label (labels are small ints: a dense map, no sort)
+            wanted = parent_label[needs_bound]
+            present = np.zeros(table.size, dtype=bool)
+            present[wanted] = True
+            unbound = np.flatnonzero(present)
             none = np.full(len(unbound), -1, dtype=np.int64)
-            made = table.add_labels(unbound, none, none, True, np.zeros(len(unbound), dtype=np.int64), none[:0])
-            labels[needs_bound] = made[inverse.reshape(-1)]
+            made = np.zeros(table.size, dtype=np.int32)
+            made[unbound] = table.add_labels(unbound, none, none, True, np.zeros(len(unbound), dtype=np.int64), none[:0])
+            labels[needs_bound] = made[wanted]
         node_label[here] = labels
-    return _segments(version, first, after, top, depth, parent, node_label, node_binding)
-
-
-def _ranks(keys):
-    """Order-preserving small ints for keys: IPv4 keys are ints already; IPv6 ``S16`` keys are ranked."""
-    if keys.dtype == np.uint64:
-        return keys
-    return np.unique(keys, return_inverse=True)[1].reshape(-1).astype(np.uint64)
+    return node_label, node_binding
 
 
 def _root_segment(version):
-    zero = np.zeros(1, dtype=np.uint64) if version == 4 else sixteen_byte_keys(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
-    return zero, np.zeros(1, dtype=np.int64), np.full(1, -1, dtype=np.int64)
+    zero = np.zeros(1, dtype=np.uint32) if version == 4 else sixteen_byte_keys(np.zeros(1, np.uint64), np.zeros(1, np.uint64))
+    return zero, np.zeros(1, dtype=np.int32), np.full(1, -1, dtype=np.int32)
 
 
-def _segments(version, first, after, top, depth, parent, node_label, node_binding):
-    """Boundaries from opens and closes; at one address the last event wins, then equal neighbours merge.
+def _segments(version, first, after, top, parent, node_label, node_binding):
+    """Boundaries where nodes open and just past where they close: at one address the innermost
+    opener wins (its label follows), else the outermost closer (its parent's label follows);
+    equal neighbours merge.
 
-    ``node_label`` and ``node_binding`` end with the root's slot, which parent ``-1`` picks.
+    ``first`` and ``after`` are ``(high, low)`` halves of each node's first address and of
+    the one just past it. ``node_label`` and ``node_binding`` end with the root's slot,
+    which parent ``-1`` picks.
     """
-    count = len(first)
-    closing = np.flatnonzero(~top)
-    close_label, close_binding = node_label[parent[closing]], node_binding[parent[closing]]
-    entry_label, entry_binding = node_label[:count], node_binding[:count]
+    # opens come in node order, by address, outer first: the last at an address is the innermost
+    open_keys = _keys(version, *first)
+    opens = np.flatnonzero(_last_of_runs(open_keys)).astype(np.int32)
+    open_keys = open_keys[opens]
+    # closes by address, innermost first (a stable sort of them in reverse node order): the last is the outermost
+    closing = np.flatnonzero(~top)[::-1].astype(np.int32)
+    after = tuple(half[closing] for half in after)
+    order = sorted_order(_address_digits(version, *after))
+    closes, close_keys = closing[order], _keys(version, *(half[order] for half in after))
+    del closing, after, order
+    outermost = _last_of_runs(close_keys)
+    closes, close_keys = closes[outermost], close_keys[outermost]
+    # merge the two: a stable sort of them, both in address order already, is one linear merge
+    # (timsort), and puts the opener first where both are at one address: the opener wins
+    keys = np.concatenate((open_keys, close_keys))
+    labels = np.concatenate((node_label[opens], node_label[parent[closes]]))
+    bindings = np.concatenate((node_binding[opens], node_binding[parent[closes]]))
+    del open_keys, close_keys, opens, closes
+    order = np.argsort(keys, kind="stable")
+    starts = keys[order]
+    winners = np.flatnonzero(_first_of_runs(starts))
+    starts, labels, bindings = starts[winners], labels[order[winners]], bindings[order[winners]]
+    del order, winners
     root_key, root_label, root_binding = _root_segment(version)
-    keys = np.concatenate((root_key, after[closing], first))
-    # at one address: the root, then closes (outermost last), then opens (innermost last)
-    rank = _ranks(keys)
-    del keys
-    priority = np.concatenate((
-        np.zeros(1, dtype=np.uint64),
-        (np.uint64(1) << np.uint64(27)) | (np.uint64(1 << 26) - depth[closing].astype(np.uint64)),
-        (np.uint64(2) << np.uint64(27)) | np.arange(count, dtype=np.uint64),
-    ))
-    order = np.argsort(rank << np.uint64(29) | priority)
-    del priority
-    ranks = rank[order]
-    winners = order[np.append(ranks[1:] != ranks[:-1], True)]
-    del order, ranks
-    labels = np.concatenate((root_label, close_label, entry_label))[winners]
-    bindings = np.concatenate((root_binding, close_binding, entry_binding))[winners]
-    starts = np.concatenate((root_key, after[closing], first))[winners]
-    changed = np.ones(len(winners), dtype=bool)
+    if starts[0] != root_key[0]:  # nothing opens at address 0: the root's segment starts there
+        starts, labels, bindings = (np.concatenate(pair) for pair in ((root_key, starts), (root_label, labels),
+                                                                        (root_binding, bindings)))
+    changed = np.ones(len(starts), dtype=bool)
     changed[1:] = (labels[1:] != labels[:-1]) | (bindings[1:] != bindings[:-1])
+    changed = np.flatnonzero(changed)
     return starts[changed], labels[changed], bindings[changed]
+
+
+def _first_of_runs(keys):
+    """Is each key (in order) the first of its run of equal keys? A mask."""
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return first
+
+
+def _last_of_runs(keys):
+    """Is each key (in order) the last of its run of equal keys? A mask."""
+    last = np.ones(len(keys), dtype=bool)
+    last[:-1] = keys[1:] != keys[:-1]
+    return last
 
 
 def index_segments(cut_family):
     """One family's segments as the index keeps them: IPv4 starts as ``array('I')``,
     IPv6 starts as 16-byte big-endian keys; labels and bindings as ``array('i')``."""
     keys, labels, bindings = cut_family
-    starts = array("I", keys.astype(np.uint32).tobytes()) if keys.dtype == np.uint64 else keys.tobytes()
+    starts = array("I", keys.tobytes()) if keys.dtype == np.uint32 else keys.tobytes()
     return starts, array("i", labels.astype(np.int32).tobytes()), array("i", bindings.astype(np.int32).tobytes())
 
 
