@@ -315,8 +315,10 @@ class VerdictBatch:
         >>> load_guard("prefixes.json").check_batch(["192.0.2.1", "10.0.0.1"], "crossbow").allowed  # doctest: +SKIP
         [True, False]
         """
-        denied_items = set(self.denied_items())
-        return [item not in denied_items for item in range(len(self.origins))]
+        allowed = [True] * len(self.origins) if self._found is None else (~is_denied(self._found)).tolist()
+        for item, verdict in self._full.items():
+            allowed[item] = verdict.allowed
+        return allowed
 
     def flags(self, item):
         """The five Addressing API flags of origin ``item``."""

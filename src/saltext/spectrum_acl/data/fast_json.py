@@ -18,7 +18,6 @@ No Python object is made for a binding, and the first addresses stay 64-bit halv
 from array import array
 from dataclasses import dataclass
 from itertools import chain, repeat
-from math import inf
 from operator import attrgetter, is_not
 from typing import Any
 
@@ -391,11 +390,11 @@ def _assemble(prefixes, first_row, owners, descriptions, delegations, bindings):
     binding_rows = bindings.row[kept]
     kept_count = np.bincount(binding_rows, minlength=len(prefixes)).astype(np.int32)
     size = new + delegations.count + kept_count
-    base = _starts(size)  # where each prefix row's entries go
+    base = _starts(size)  # where each prefix row's entries go: its prefix, delegations, bindings
     prefix_at = base[new == 1]
-    delegation_at = base[delegations.row] + new[delegations.row] + delegations.place
+    delegation_at = (base + new)[delegations.row] + delegations.place
     kept_place = np.arange(len(binding_rows), dtype=np.int32) - _starts(kept_count)[binding_rows]
-    binding_at = base[binding_rows] + new[binding_rows] + delegations.count[binding_rows] + kept_place
+    binding_at = (base + new + delegations.count)[binding_rows] + kept_place
     total = int(size.sum())
     kind, version, prefixlen = (np.empty(total, dtype=np.uint8) for _ in range(3))
     high, low = np.empty(total, dtype=np.uint64), np.empty(total, dtype=np.uint64)
@@ -404,7 +403,8 @@ def _assemble(prefixes, first_row, owners, descriptions, delegations, bindings):
         kind[at] = code
         version[at], high[at], low[at], prefixlen[at] = parts.version, parts.high, parts.low, parts.prefixlen
     parent = np.full(total, index.NO_ENTRY, dtype=np.int32)
-    parent[delegation_at], parent[binding_at] = base[first_row[delegations.row]], base[first_row[binding_rows]]
+    parent_at = base[first_row]  # a duplicate's children hang from the first prefix
+    parent[delegation_at], parent[binding_at] = parent_at[delegations.row], parent_at[binding_rows]
     # strings are numbered in the order the standard path meets them: per prefix row, a new
     # prefix's owner and description, then its delegations' accounts
     met_before = _starts(2 * new + delegations.count)
@@ -419,21 +419,25 @@ def _assemble(prefixes, first_row, owners, descriptions, delegations, bindings):
         column[at] = np.fromiter(map(ids.__getitem__, values), dtype=np.int32, count=len(values))
     columns = index.Columns()
     columns.kind, columns.version, columns.prefixlen = bytearray(kind), bytearray(version), bytearray(prefixlen)
-    columns.first = index.WideInts(array("Q", high.tobytes()), array("Q", low.tobytes()))
-    columns.account, columns.detail, columns.parent = (array("i", column.tobytes()) for column in (account, detail, parent))
+    columns.first = index.WideInts(_array("Q", high), _array("Q", low))
+    columns.account, columns.detail, columns.parent = (_array("i", column) for column in (account, detail, parent))
     columns.strings, columns._string_ids = strings, ids
     return columns
+
+
+def _array(typecode, values):
+    """An ``array`` of a numpy column, copied once."""
+    made = array(typecode)
+    made.frombytes(memoryview(values).cast("B"))
+    return made
 
 
 def _numbered(columns):
     """``(strings, {string: number})``: the strings of ``columns`` numbered in the order they are
     first met. Each column is ``(first places, when each place is met)``; "" and ``None`` are 0."""
-    first_met = {}
-    for places, met in columns:
-        for text, when in zip(places, met[list(places.values())].tolist()):
-            if first_met.get(text, inf) > when:
-                first_met[text] = when
-    strings = ["", *sorted(first_met, key=first_met.__getitem__)]
-    ids = {text: number for number, text in enumerate(strings)}
+    texts = [text for places, _ in columns for text in places]
+    met = np.concatenate([met[np.fromiter(places.values(), dtype=np.int64, count=len(places))] for places, met in columns])
+    strings = ["", *dict.fromkeys(map(texts.__getitem__, np.argsort(met, kind="stable").tolist()))]  # first met first
+    ids = dict(zip(strings, range(len(strings))))
     ids[None] = 0
     return strings, ids

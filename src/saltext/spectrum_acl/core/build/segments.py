@@ -105,11 +105,12 @@ class Nodes:
 
 
 def _address_digits(version, high, low):
+    """The 16-bit digits of addresses given as halves (IPv4's high halves, zero, are not read)."""
     return digits_of(low, 32) if version == 4 else digits_of(high, 64) + digits_of(low, 64)
 
 
 def _keys(version, high, low):
-    """Addresses as search keys: ``uint32`` for IPv4, big-endian ``S16`` for IPv6."""
+    """Addresses as search keys: ``uint32`` for IPv4 (the high halves are not read), big-endian ``S16`` for IPv6."""
     return low.astype(np.uint32) if version == 4 else sixteen_byte_keys(high, low)
 
 
@@ -130,7 +131,8 @@ def cut(columns, version, table, codes):
     # just past each node; the top address has nothing past it
     carry = last_low == (_MAX64 if version == 6 else np.uint64((1 << 32) - 1))
     top = carry & (last_high == _MAX64) if version == 6 else carry
-    after = (last_high + (carry & (version == 6)), last_low + np.uint64(1))  # the low half wraps when it carries
+    after_high = last_high + carry if version == 6 else None  # IPv4's high halves are zero: not needed
+    after = (after_high, last_low + np.uint64(1))  # the low half wraps when it carries
     del last_high, last_low, carry
     return _segments(version, (cidrs.high, cidrs.low), after, top, parent, node_label, node_binding)
 
@@ -143,17 +145,24 @@ def _nodes(columns, version, codes):
         return None
     kinds = np.frombuffer(columns.kind, dtype=np.uint8)[positions]
     prefixlens = np.frombuffer(columns.prefixlen, dtype=np.uint8)[positions]
-    high, low = (np.frombuffer(half, dtype=np.uint64)[positions] for half in (columns.first.high, columns.first.low))
+    low = np.frombuffer(columns.first.low, dtype=np.uint64)[positions]
+    high = np.frombuffer(columns.first.high, dtype=np.uint64)[positions] if version == 6 else None  # IPv4's are zero
     # the stable sort keeps equal CIDRs in data order
     order = sorted_order([*_address_digits(version, high, low), prefixlens])
-    positions, kinds, prefixlens, high, low = (column[order] for column in (positions, kinds, prefixlens, high, low))
-    del order
+    positions, kinds, prefixlens, low = (column[order] for column in (positions, kinds, prefixlens, low))
     # entries with the same CIDR are one node, so duplicates do not deepen the nesting
     new_node = np.ones(len(low), dtype=bool)
-    new_node[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1]) | (prefixlens[1:] != prefixlens[:-1])
+    new_node[1:] = (low[1:] != low[:-1]) | (prefixlens[1:] != prefixlens[:-1])
+    if version == 6:
+        high = high[order]
+        new_node[1:] |= high[1:] != high[:-1]
+        high = high[new_node]
+    else:
+        high = np.zeros(int(new_node.sum()), dtype=np.uint64)
+    del order
     node_of = (np.cumsum(new_node) - 1).astype(np.int32)
     nodes = Nodes(node_of, int(node_of[-1]) + 1, kinds, positions, codes)
-    return Family(version, None, high[new_node], low[new_node], prefixlens[new_node]), nodes  # no items: in node order
+    return Family(version, None, high, low[new_node], prefixlens[new_node]), nodes  # no items: in node order
 
 
 def _nesting(version, cidrs, last_high, last_low):
@@ -222,9 +231,9 @@ def _segments(version, first, after, top, parent, node_label, node_binding):
     open_keys = open_keys[opens]
     # closes by address, innermost first (a stable sort of them in reverse node order): the last is the outermost
     closing = np.flatnonzero(~top)[::-1].astype(np.int32)
-    after = tuple(half[closing] for half in after)
+    after = tuple(None if half is None else half[closing] for half in after)
     order = sorted_order(_address_digits(version, *after))
-    closes, close_keys = closing[order], _keys(version, *(half[order] for half in after))
+    closes, close_keys = closing[order], _keys(version, *(None if half is None else half[order] for half in after))
     del closing, after, order
     outermost = _last_of_runs(close_keys)
     closes, close_keys = closes[outermost], close_keys[outermost]
@@ -237,7 +246,8 @@ def _segments(version, first, after, top, parent, node_label, node_binding):
     order = np.argsort(keys, kind="stable")
     starts = keys[order]
     winners = np.flatnonzero(_first_of_runs(starts))
-    starts, labels, bindings = starts[winners], labels[order[winners]], bindings[order[winners]]
+    starts, winners = starts[winners], order[winners]
+    labels, bindings = labels[winners], bindings[winners]
     del order, winners
     root_key, root_label, root_binding = _root_segment(version)
     if starts[0] != root_key[0]:  # nothing opens at address 0: the root's segment starts there
