@@ -50,6 +50,7 @@ setup(
             "ruff>=0.6",  # the lint configuration in ruff.toml, run by the suite
             "trove-classifiers",  # the classifiers above are checked against it
             "towncrier>=23",  # changelog fragments
+            "jsonschema>=4.18",  # SARIF output is validated against the SARIF 2.1.0 schema
         ],
     },
     entry_points={

@@ -47,6 +47,7 @@ from saltext.spectrum_acl.api import client as api_client
 from saltext.spectrum_acl.api.server import ENDPOINT_PATH
 from saltext.spectrum_acl.core import index, reserved
 from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.core.parse import parse_origin
 
 ACCOUNT = "team7"
 #: The goal of batches in flight together: this many distinct origins, with default settings, in at most this long.
@@ -92,7 +93,7 @@ def batched(url, token, origins, batch_size, concurrency=None):
     client = api_client.AddressingApiClient(settings)
     guard = OriginGuard(index.PrefixIndex(reserved.reserved_entries()), remote=client)
     started = time.perf_counter()
-    guard.prefetch((ACCOUNT, netaddr.IPNetwork(origin)) for origin in origins)
+    guard.prefetch((ACCOUNT, parse_origin(origin).span) for origin in origins)  # as check_apps hands them over
     verdicts = [guard.check_origin(origin, ACCOUNT) for origin in origins]
     elapsed = time.perf_counter() - started
     client.close()

@@ -56,7 +56,7 @@ def test_no_import_circles():
 
 
 def test_no_subpackage_is_named_after_a_salt_loader_directory():
-    loader_dirs = {"modules", "states"}
+    loader_dirs = {"modules", "states", "runners", "beacons", "wrapper"}
     for child in PACKAGE.iterdir():
         if child.is_dir() and (child / "__init__.py").exists() and child.name not in loader_dirs:
             assert child.name not in SALT_LOADER_DIRS, child

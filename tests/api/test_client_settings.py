@@ -219,13 +219,30 @@ def test_quoted_server_text_is_one_bounded_line():
 
 
 @pytest.mark.parametrize("account_id", [None, "crossbow", "team 7/ü&x=1"])
-def test_the_query_is_spelled_as_urlencode_spells_it(account_id):
-    """The quick way to the query string gives the very bytes requests would build from the pairs."""
-    from urllib.parse import urlencode
+def test_the_query_carries_exactly_the_pairs(account_id):
+    """The quick way to the query string decodes to the very pairs, and requests sends it as it is."""
+    from urllib.parse import parse_qsl
 
     import netaddr
+    import requests
 
     networks = ["104.16.5.20/32", "2606:4700::/32", "::ffff:1.2.3.4/128", "10.0.0.0/8", "2001:DB8::1/128"]
     cidrs = [api_client.cidr_key(netaddr.IPNetwork(text)) for text in networks] + ["odd value+%&=", "", "ü"]
     pairs = [("cidr", cidr) for cidr in cidrs] + ([] if account_id is None else [("account_id", account_id)])
-    assert api_client.encode_query(cidrs, account_id) == urlencode(pairs)
+    query = api_client.encode_query(cidrs, account_id)
+    assert parse_qsl(query, keep_blank_values=True) == pairs
+    prepared = requests.Request("GET", "https://api.example.net/x", params=query).prepare()
+    assert prepared.url == f"https://api.example.net/x?{query}"
+    plain = api_client.encode_query(cidrs[:5], "crossbow")
+    assert "%" not in plain and "cidr=2606:4700::/32" in plain  # urllib3's quick path: nothing to re-encode
+
+
+@pytest.mark.parametrize("text", ["104.16.5.20/32", "2606:4700::/32", "::ffff:1.2.3.4/128", "::1.2.3.4/128", "0.0.0.0/0",
+                                  "::/0", "2001:DB8::1/128", "64:ff9b::102:304/128", "2002:102:304::/48"])
+def test_cidr_key_spells_what_netaddr_spells(text):
+    import netaddr
+
+    from saltext.spectrum_acl.core.parse import parse_origin
+
+    network = netaddr.IPNetwork(text)
+    assert api_client.cidr_key(network) == str(network.cidr) == api_client.cidr_key(parse_origin(str(network.cidr)).span)

@@ -137,3 +137,104 @@ def test_a_change_of_static_hosts_builds_a_new_guard(modules, loaders):
     assert rebuilt is not guard
     assert loaders.context["spectrum_acl.guard"][1] is rebuilt
     assert rebuilt.resolver.lookup("moved.partner.example").addresses == ("10.9.9.9",)
+
+
+# -- the pillar judged: compiled afresh, as the next state.apply compiles it ------------------
+
+GOOD_APP = {"protocol": "tcp/22", "dns": {"type": "CNAME", "name": "ssh.crossbow.example.com"},
+            "origin_direct": ["tcp://104.16.5.20:22"]}
+LOOP_APP = {"protocol": "tcp/22", "dns": {"type": "CNAME", "name": "loop.crossbow.example.com"},
+            "origin_direct": ["tcp://104.16.5.10:22"]}  # a Spectrum edge IP in the example data
+
+
+def _write_pillar(root, env, spectrum):
+    (root / env).mkdir(exist_ok=True)
+    (root / env / "top.sls").write_text(f"{env}:\n  '*':\n    - spectrum\n")
+    (root / env / "spectrum.sls").write_text(json.dumps({"spectrum": spectrum}))
+
+
+@pytest.fixture
+def own_pillar(minion_opts, tmp_path):
+    """Loaders of their own over a pillar tree this test rewrites (base and staging)."""
+    import copy
+    import uuid
+
+    from saltfactories.utils.functional import Loaders
+
+    root = tmp_path / "pillar"
+    root.mkdir()
+    _write_pillar(root, "base", {"account_id": "crossbow", "apps": {"ssh": GOOD_APP}})
+    _write_pillar(root, "staging", {"account_id": "crossbow", "apps": {"loop": LOOP_APP}})
+    opts = copy.deepcopy(minion_opts)
+    opts["pillar_roots"] = {"base": [str(root / "base")], "staging": [str(root / "staging")]}
+    opts["pillarenv"] = "base"
+    own = Loaders(opts, loaded_base_name=f"{__name__}.fresh{uuid.uuid4().hex[:6]}")
+    try:
+        yield own, root
+    finally:
+        own.reset_state()
+
+
+def test_check_apps_sees_a_changed_pillar_without_a_refresh(own_pillar):
+    own, root = own_pillar
+    first = own.modules.spectrum_acl.check_apps()
+    assert first["allowed"] is True and sorted(first["apps"]) == ["ssh"]
+    assert first["pillar_source"] == "fresh"
+
+    _write_pillar(root, "base", {"account_id": "crossbow", "apps": {"loop": LOOP_APP}})  # ssh removed, loop added
+    second = own.modules.spectrum_acl.check_apps()
+    assert second["pillar_source"] == "fresh"
+    assert second["allowed"] is False and sorted(second["apps"]) == ["loop"]
+    assert second["apps"]["loop"]["origins"][0]["denied_by"] == ["binding"]
+    assert own.context["retcode"] == 1
+
+    # the in-memory pillar is still the one from before the change, and the report says so
+    stale = own.modules.spectrum_acl.check_apps(fresh=False)
+    assert stale["pillar_source"] == "in-memory"
+    assert stale["allowed"] is True and sorted(stale["apps"]) == ["ssh"]
+
+
+def test_check_app_and_render_judge_the_fresh_pillar(own_pillar):
+    own, root = own_pillar
+    assert own.modules.spectrum_acl.check_app("ssh")["pillar_source"] == "fresh"
+    _write_pillar(root, "base", {"account_id": "crossbow", "apps": {"ssh": GOOD_APP, "loop": LOOP_APP}})
+    entry = own.modules.spectrum_acl.check_app("loop")
+    assert entry["allowed"] is False and entry["pillar_source"] == "fresh"
+    with pytest.raises(CommandExecutionError, match=r"loop: tcp://104\.16\.5\.10:22 denied"):
+        own.modules.spectrum_acl.render()
+    assert sorted(json.loads(own.modules.spectrum_acl.render(fresh=False))["apps"]) == ["ssh"]
+
+
+def test_check_origin_takes_the_default_account_from_the_fresh_pillar(own_pillar):
+    own, root = own_pillar
+    assert own.modules.spectrum_acl.check_origin("104.16.5.20")["account_id"] == "crossbow"
+    _write_pillar(root, "base", {"account_id": "acme", "apps": {"ssh": GOOD_APP}})
+    verdict = own.modules.spectrum_acl.check_origin("104.16.5.20")
+    assert verdict["account_id"] == "acme" and verdict["allowed"] is False
+
+
+def test_pillarenv_is_honoured(own_pillar):
+    own, _ = own_pillar
+    staging = own.modules.spectrum_acl.check_apps(pillarenv="staging")
+    assert sorted(staging["apps"]) == ["loop"] and staging["allowed"] is False
+    assert sorted(own.modules.spectrum_acl.check_apps()["apps"]) == ["ssh"]
+
+
+def test_a_pillar_that_does_not_render_is_refused(own_pillar):
+    own, root = own_pillar
+    (root / "base" / "spectrum.sls").write_text("spectrum: {apps: [unclosed\n")
+    for call in (own.modules.spectrum_acl.check_apps, own.modules.spectrum_acl.render,
+                 lambda: own.modules.spectrum_acl.check_app("ssh")):
+        with pytest.raises(CommandExecutionError, match="the pillar did not render, so nothing was judged: .*spectrum"):
+            call()
+
+
+def test_apps_and_account_given_need_no_pillar(own_pillar):
+    own, root = own_pillar
+    (root / "base" / "spectrum.sls").write_text("spectrum: {apps: [unclosed\n")  # not compiled at all
+    report = own.modules.spectrum_acl.check_apps(apps={"loop": LOOP_APP}, account_id="crossbow")
+    assert report["pillar_source"] == "none"
+    assert report["allowed"] is False and report["warnings"] == []
+    # apps given but no account: the default account still comes from pillar, compiled afresh
+    with pytest.raises(CommandExecutionError, match="did not render"):
+        own.modules.spectrum_acl.check_apps(apps={"loop": LOOP_APP})

@@ -1,6 +1,7 @@
 """Shared helpers for the lint tests: the real ``spectrum-acl`` CLI in a subprocess."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,19 @@ from tests.conftest import EXAMPLES, REPO_ROOT
 STATIC_HOSTS = {"origin.partner.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]}
 #: The accounts the example pillars use: trusted configuration authorises them.
 ACCOUNTS = ["crossbow", "acme", "partner"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_loggers():
+    """The lint's ``configure_logging`` detaches the salt and saltext loggers from the root (right for
+    the CLI); tests that run the lint in this process get them back, so later tests' ``caplog`` works."""
+    saved = {name: (logger.propagate, logger.level, list(logger.handlers))
+             for name in ("salt", "saltext") for logger in [logging.getLogger(name)]}
+    yield
+    for name, (propagate, level, handlers) in saved.items():
+        logger = logging.getLogger(name)
+        logger.propagate, logger.handlers = propagate, handlers
+        logger.setLevel(level)
 
 
 def cli_command():
@@ -88,3 +102,13 @@ def line_of(path, text, start=0):
         if number > start and text in line:
             return number
     raise AssertionError(f"{text!r} not in {path}")
+
+
+def bad_apps(count, indent="    "):
+    """YAML of ``count`` apps under spectrum:apps, each with one origin in reserved space."""
+    lines = []
+    for number in range(count):
+        lines += [f"{indent}bad-{number:02d}:", f"{indent}  account_id: crossbow", f"{indent}  protocol: tcp/22",
+                  f"{indent}  dns: {{type: CNAME, name: b{number}.crossbow.example.com}}",
+                  f'{indent}  origin_direct: ["tcp://10.9.0.{number + 1}:22"]']
+    return "\n".join(lines) + "\n"

@@ -5,6 +5,7 @@ import shutil
 import pytest
 import yaml
 
+from saltext.spectrum_acl.lint.blame import INFRASTRUCTURE_NOTE
 from tests.conftest import EXAMPLES
 from tests.lint.conftest import ACCOUNTS, STATIC_HOSTS, assert_clean, line_of, lint, run_cli
 
@@ -92,7 +93,8 @@ def test_broken_sls_exits_2_naming_file_line_and_why(minion_config, tmp_path, te
     assert run.returncode == 2, run.stdout + run.stderr
     assert_clean(run)
     assert run.stdout == ""
-    (message,) = run.stderr.splitlines()
+    message, note = run.stderr.splitlines()
+    assert note == f"spectrum-acl lint: {INFRASTRUCTURE_NOTE}"  # without --changed-files nobody is blamed
     where = f"{root / 'spectrum.sls'}" + (f":{line}" if line else "")
     assert message.startswith(f"spectrum-acl: error: {where}: cannot render SLS 'spectrum' for minion 'spectrum-acl-lint': ")
     assert why in message

@@ -191,7 +191,9 @@ class Runtime:
     def pillar_apps(self, apps=None):
         """The apps to check: ``apps`` when given, else the pillar key (``spectrum:apps``).
 
-        Not copied here: the engine copies each app plainly, with a bound on its depth.
+        Not copied here: the engine copies each app plainly, with a bound on its depth. Read
+        with ``get``: Salt 3008's pillar proxy deep-copies the whole pillar when ``[]`` reads a
+        mapping from it, and ``get`` reads the same value without that copy.
         """
         if apps is not None:
             return apps
@@ -200,7 +202,7 @@ class Runtime:
         for part in key.split(":"):
             if not isinstance(node, Mapping) or part not in node:
                 raise ConfigError(f"pillar has no {key!r}: nothing to check (target the pillar to this minion, or pass apps=)")
-            node = node[part]
+            node = node.get(part)
         return node
 
     def check_apps(self, apps=None, account_id=None, only=None, details=True):

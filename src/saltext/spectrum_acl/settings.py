@@ -74,6 +74,8 @@ KEYS = {
     "nameservers": (_is_text_list, "a non-empty list of nameserver addresses"),
     "dns_port": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536, "a port from 1 to 65535"),
     "api": (lambda v: isinstance(v, Mapping), "a mapping of Addressing API settings"),
+    # The master's runner reads it (api/snapshot.py checks it); minions ignore it.
+    "snapshot": (lambda v: isinstance(v, Mapping), "a mapping of snapshot settings (see the runner)"),
 }
 
 
@@ -105,14 +107,14 @@ class Settings:
         if unknown:
             raise ConfigError(
                 f"spectrum_acl:{unknown[0]} is not a setting (known: {', '.join(sorted(KEYS))}); "
-                "fix the minion config: a misspelt setting would silently not apply"
+                "fix the minion (or master) config: a misspelt setting would silently not apply"
             )
         if "static_hosts" in section and static_hosts_problem(section["static_hosts"]):
             raise ConfigError(f"spectrum_acl:static_hosts {static_hosts_problem(section['static_hosts'])}")
         for key, value in section.items():
             accepts, expected = KEYS[key]
             if not accepts(value):
-                shown = f"{value!r}" if key != "api" else type(value).__name__
+                shown = type(value).__name__ if key in ("api", "snapshot") else f"{value!r}"
                 raise ConfigError(f"spectrum_acl:{key} must be {expected} (got {shown})")
         accounts = tuple(dict.fromkeys(section["accounts"])) if "accounts" in section else None
         account_id = section.get("account_id")

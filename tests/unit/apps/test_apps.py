@@ -514,3 +514,20 @@ def test_srv_origin_needs_no_port_and_pins_each_target():
         {"target": "a.example.net", "port": 5432, "address": "1.0.0.1"},
         {"target": "b.example.net", "port": 6432, "address": "8.8.4.4"},
     ]
+
+
+def test_the_pillar_apps_are_read_without_salts_whole_pillar_copy(guard):
+    """Salt 3008's pillar proxy deep-copies the whole pillar when ``[]`` reads a mapping from it;
+    the apps are read with ``get``, which gives the same value without that copy."""
+    from salt.utils.optsdict import OptsDict
+
+    from saltext.spectrum_acl.runtime import Runtime
+
+    opts = OptsDict.from_dict({"pillar": {"spectrum": {"apps": {"ssh": good_app()}}, "other": {"big": [1, 2]}}})
+    pillar = opts["pillar"]
+    runtime = Runtime({}, {}, pillar, {"spectrum_acl": {"accounts": ["crossbow"]}}, guard=guard)
+    report, valid = runtime.check_apps(details=False)
+    assert report["allowed"] and list(valid) == ["ssh"]
+    assert not object.__getattribute__(pillar, "_copied")  # nothing was copied
+    pillar["spectrum"]  # the proxy's own [] is what copies
+    assert object.__getattribute__(pillar, "_copied")

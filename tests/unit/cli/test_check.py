@@ -91,3 +91,28 @@ def test_the_installed_command_with_a_cache(tmp_path):
     assert first.returncode == second.returncode == 1
     assert first.stdout == second.stdout and first.stdout.startswith("DENY  44.10.20.9")
     assert any(name.startswith("prefix-index-") for name in os.listdir(tmp_path / "cache"))
+
+
+def test_origins_judged_in_chunks_give_the_same_verdicts(tmp_path, monkeypatch):
+    from saltext.spectrum_acl.cli import check
+
+    listing = tmp_path / "origins.txt"
+    listing.write_text("104.16.5.20\n104.16.9.1\n10.0.0.0/8\n45.91.88.1\n1.1.1.1\n")
+    whole = _run(["--origins-file", str(listing), "--account-id", "crossbow", "--json"])
+    monkeypatch.setattr(check, "CHUNK", 2)
+    chunked = _run(["--origins-file", str(listing), "--account-id", "crossbow", "--json"])
+    assert chunked == whole and whole[0] == 1
+    denied = _run(["--origins-file", str(listing), "--account-id", "crossbow", "--denied-only"])
+    assert [line.split()[1] for line in denied[1].splitlines() if line.startswith("DENY")] == [
+        "104.16.9.1", "10.0.0.0/8", "45.91.88.1"]
+
+
+def test_a_bad_origin_in_a_later_chunk_names_its_line(tmp_path, monkeypatch, capsys):
+    from saltext.spectrum_acl.cli import check
+
+    monkeypatch.setattr(check, "CHUNK", 2)
+    listing = tmp_path / "origins.txt"
+    listing.write_text("104.16.5.20\n1.1.1.1\n# comment\n8.8.8.8\n127.1\n")
+    code = cli.main(["check", "--data", DATA, "--origins-file", str(listing)], out=io.StringIO())
+    assert code == 2
+    assert f"{listing} line 5: '127.1' is not a valid origin" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """Strict parsing of addresses, CIDRs, ports, origin URLs and hostnames; embedded IPv4."""
 
+import random
+
 import netaddr
 import pytest
 
@@ -428,3 +430,34 @@ def test_embedded_ipv4(network, expected):
     carried = embedded.embedded_ipv4(parse.parse_network(network))
     got = sorted((name, str(net)) for name, net in carried)
     assert got == sorted((name, str(netaddr.IPNetwork(net))) for name, net in expected)
+
+
+def _strict_hostname(text):
+    """``parse_hostname`` as it reads without its quick path (``service`` false): the reference."""
+    parse._check_plain_text(text, "hostname")
+    if parse._NUMERIC_HOST.fullmatch(text) or ":" in text:
+        parse._refuse(text, "numeric")
+    name = text[:-1] if text.endswith(".") else text
+    if len(name) > 253 or not all(parse._HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        parse._refuse(text, "not a hostname")
+    if name.rsplit(".", 1)[-1].isdigit():
+        parse._refuse(text, "last label")
+    return name.lower()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_quick_hostname_path_takes_only_what_the_strict_one_takes(seed):
+    rng = random.Random(seed)
+    alphabet = "aZ09x.-_ :"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(4000)]
+    texts += ["a" * 63 + ".b", "a" * 64 + ".b", ("a" * 61 + ".") * 4 + "b", ("a" * 62 + ".") * 4 + "b", "0x7f.a", "a.0x7f"]
+    for text in texts:
+        try:
+            expected = _strict_hostname(text)
+        except OriginSyntaxError:
+            expected = None
+        try:
+            got = parse.parse_hostname(text)
+        except OriginSyntaxError:
+            got = None
+        assert got == expected, text

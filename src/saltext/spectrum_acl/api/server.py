@@ -4,13 +4,20 @@
 
 It serves ``GET /edge_services/spectrum/validate_origin_ip_acl`` (``SPEC.md``,
 "The Addressing API") from local prefix data, so engineers can run the API on a
-laptop and tests get a real HTTP peer. It is built on Tornado, the HTTP server
-Salt itself ships and depends on: asynchronous, so concurrent clients (and the
-simulated ``--latency-ms``) overlap instead of queueing.
+laptop and tests get a real HTTP peer. It also lists that data as the provider's
+public Addressing API does (:class:`Listings`), paged with ``page`` and ``per_page``,
+which is what ``spectrum-acl snapshot`` reads: each owner account's prefixes, their
+delegations and (Spectrum) bindings, and ``GET /ips``, the prefixes of
+``--provider-account`` as the provider's published ranges (unauthenticated, as the
+real ``/ips`` is). It is built on Tornado, the HTTP server Salt itself ships and
+depends on: asynchronous, so concurrent clients (and the simulated ``--latency-ms``)
+overlap instead of queueing.
 
 - ``401`` without a valid bearer token (compared in constant time);
 - ``400`` with the error envelope for a bad ``cidr`` (strict parsing, as the guard),
-  no ``cidr``, more than ``--max-cidrs`` of them, or ``account_id`` given twice;
+  no ``cidr``, more than ``--max-cidrs`` of them, or ``account_id`` given twice; for a
+  listing, a ``page`` or ``per_page`` that is not a whole number in range, or given twice;
+- ``404`` for a prefix id that the account does not own;
 - ``503`` (with ``Retry-After``) when judging would take more than ``--judge-budget-ms``,
   or too many wide requests are already waiting;
 - the caller's W3C trace context is joined when OpenTelemetry is installed;
@@ -31,6 +38,7 @@ No client can starve the others:
 
 import asyncio
 import errno
+import hashlib
 import hmac
 import logging
 import os
@@ -46,16 +54,25 @@ from saltext.spectrum_acl.api.protocol import (
     BAD_ACCOUNT,
     BAD_CIDR,
     BAD_METHOD,
+    BAD_PAGE,
+    BINDINGS_PATH,
     BUSY,
+    DEFAULT_PER_PAGE,
+    DELEGATIONS_PATH,
     ENDPOINT_PATH,
+    IPS_PATH,
     MAX_CIDRS,
+    MAX_PER_PAGE,
     NO_CIDR,
     NOT_FOUND,
+    PREFIXES_PATH,
     TOO_MANY_CIDRS,
     envelope,
+    page_bounds,
 )
 from saltext.spectrum_acl.core.embedded import embedded_spans
 from saltext.spectrum_acl.core.guard import OriginGuard
+from saltext.spectrum_acl.core.index import BINDING, DELEGATION, KIND_CODES, PREFIX
 from saltext.spectrum_acl.core.parse import cidr_ints, parse_network
 from saltext.spectrum_acl.core.ranges import HOSTMASKS, Span
 from saltext.spectrum_acl.data import prefix_data, safe_files
@@ -86,6 +103,10 @@ IDLE_TIMEOUT = 10.0
 ACCEPT_PAUSE, ACCEPT_PAUSE_MAX = 0.05, 1.0
 #: A recurring warning (connections refused, accept failing) is logged at most once per this many seconds.
 LOG_EVERY = 10.0
+#: Whose prefixes ``GET /ips`` lists as the provider's own published ranges (``--provider-account``).
+PROVIDER_ACCOUNT = "provider"
+#: The largest ``page`` a listing request may ask for.
+MAX_PAGE = 10**9
 
 
 def judge_cidrs(guard, cidrs, account_id):
@@ -223,11 +244,108 @@ class Judging:
         self._threads.shutdown(wait=False, cancel_futures=True)
 
 
+def object_id(*parts):
+    """A stable identifier of 32 hex digits, as the API's identifiers look."""
+    return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+class Listings:
+    """The prefix data as the Addressing API lists it: each owner's prefixes, with their
+    delegations and bindings, and the provider's published ranges (``GET /ips``).
+
+    Built once from the index's columns, with numpy; a page then costs only its own items.
+    The index keeps only Spectrum bindings, so only those are listed. Identifiers are
+    stable: a hash of what the object is (:func:`object_id`).
+    """
+
+    def __init__(self, prefix_index, provider_account=PROVIDER_ACCOUNT):
+        import numpy as np  # numpy: only when listing
+
+        self.index = prefix_index
+        columns = prefix_index.columns
+        kinds = np.frombuffer(bytes(columns.kind), dtype=np.uint8)
+        owners = np.asarray(columns.account, dtype=np.int64)
+        parents = np.asarray(columns.parent, dtype=np.int64)
+        self.by_account, self.prefix_ids, self.positions = {}, {}, {}
+        prefixes = np.flatnonzero(kinds == KIND_CODES[PREFIX])
+        for position, owner in zip(prefixes.tolist(), owners[prefixes].tolist()):
+            account = columns.strings[owner]
+            self.by_account.setdefault(account, []).append(position)
+            prefix_id = object_id("prefix", account, prefix_index.cidr(position))
+            self.prefix_ids[position], self.positions[prefix_id] = prefix_id, position
+        self.children = {}
+        for kind in (DELEGATION, BINDING):
+            positions = np.flatnonzero(kinds == KIND_CODES[kind])
+            order = np.argsort(parents[positions], kind="stable")
+            self.children[kind] = (parents[positions][order], positions[order])
+        self.provider_account = provider_account
+
+    def prefix_position(self, account_id, prefix_id):
+        """The position of the prefix ``prefix_id`` when ``account_id`` owns it, else ``None``."""
+        position = self.positions.get(prefix_id)
+        columns = self.index.columns
+        if position is None or columns.strings[columns.account[position]] != account_id:
+            return None
+        return position
+
+    def child_positions(self, kind, parent):
+        """Positions of the delegations or bindings of the prefix at ``parent``, in data order."""
+        import numpy as np  # numpy: only when listing
+
+        parents, positions = self.children[kind]
+        start, stop = np.searchsorted(parents, [parent, parent + 1])
+        return positions[start:stop].tolist()
+
+    def prefix(self, position):
+        columns = self.index.columns
+        description = columns.strings[columns.detail[position]]
+        return {
+            "id": self.prefix_ids[position],
+            "account_id": columns.strings[columns.account[position]],
+            "cidr": self.index.cidr(position),
+            "description": description or None,
+            "approved": "V",
+        }
+
+    def delegation(self, position):
+        columns = self.index.columns
+        parent = columns.parent[position]
+        account, cidr = columns.strings[columns.account[position]], self.index.cidr(position)
+        return {
+            "id": object_id("delegation", self.prefix_ids[parent], cidr, account),
+            "cidr": cidr,
+            "delegated_account_id": account,
+            "parent_prefix_id": self.prefix_ids[parent],
+        }
+
+    def binding(self, position):
+        cidr = self.index.cidr(position)
+        return {
+            "id": object_id("binding", self.prefix_ids[self.index.columns.parent[position]], cidr),
+            "cidr": cidr,
+            "service_id": object_id("service", "Spectrum"),
+            "service_name": "Spectrum",
+            "provisioning": {"state": "active"},
+        }
+
+    def ips(self):
+        """``GET /ips``: the provider account's prefixes, by family, with an etag of them."""
+        ranges = {4: [], 6: []}
+        for position in self.by_account.get(self.provider_account, ()):
+            ranges[self.index.columns.version[position]].append(self.index.cidr(position))
+        etag = hashlib.sha256(" ".join(ranges[4] + ranges[6]).encode("ascii")).hexdigest()[:32]
+        return {"ipv4_cidrs": ranges[4], "ipv6_cidrs": ranges[6], "etag": etag}
+
+
 class ServerState:
-    """What the handlers share: the guard, the token, limits, tracing and counters."""
+    """What the handlers share: the guard, the token, limits, tracing and counters.
+
+    ``requests`` counts validation requests, ``listing_requests`` the listing and ``/ips``
+    requests (answered or refused).
+    """
 
     def __init__(self, guard, token, *, max_cidrs=MAX_CIDRS, latency=0.0, tracing=None, judge_budget=JUDGE_BUDGET,
-                 max_connections=None, idle_timeout=IDLE_TIMEOUT):
+                 max_connections=None, idle_timeout=IDLE_TIMEOUT, provider_account=PROVIDER_ACCOUNT):
         if not token:
             raise SpectrumAclError("the server needs a non-empty token")
         self.guard = guard
@@ -239,9 +357,19 @@ class ServerState:
         self.max_connections = max_connections or default_max_connections()
         self.idle_timeout = idle_timeout
         self.requests = 0
+        self.listing_requests = 0
         self.cidrs = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.provider_account = provider_account
+        self._listings = None
+
+    @property
+    def listings(self):
+        """The :class:`Listings` of the guard's data, built on the first listing request."""
+        if self._listings is None:
+            self._listings = Listings(self.guard.prefix_index, self.provider_account)
+        return self._listings
 
 
 def _handlers():
@@ -272,9 +400,89 @@ def _handlers():
             code = {404: NOT_FOUND, 405: BAD_METHOD}.get(status_code, status_code)
             self.reply(status_code, errors=[{"code": code, "message": self._reason}])
 
+        def _authorised(self):
+            scheme, _, credentials = self.request.headers.get("Authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("utf-8"), self.state.token)
+
+        def refuse_unauthorised(self):
+            """Answer 401 and return ``True`` unless the request has the bearer token."""
+            if self._authorised():
+                return False
+            self.reply(401, errors=[{"code": AUTH_ERROR, "message": "Authentication error: a valid bearer token is required"}])
+            return True
+
     class NotFound(ApiHandler):
         def prepare(self):
-            raise tornado.web.HTTPError(404, reason=f"Not Found: the API serves GET {ENDPOINT_PATH}")
+            raise tornado.web.HTTPError(
+                404, reason=f"Not Found: the API serves GET {ENDPOINT_PATH}, the prefix listings and {IPS_PATH}"
+            )
+
+    class ListingHandler(ApiHandler):
+        """One paged listing: ``items(*path_args)`` gives the positions and the maker of an item, or ``None`` (404)."""
+
+        def prepare(self):
+            self.state.listing_requests += 1
+            self.cidr_count = None  # the access log has no cidr count for a listing
+
+        def get(self, *path_args):
+            if self.refuse_unauthorised():
+                return
+            paging = self._paging()
+            if paging is None:
+                return
+            listings = self.state.listings
+            found = self.items(listings, *path_args)
+            if found is None:
+                self.reply(404, errors=[{"code": NOT_FOUND, "message": "Not Found: no such prefix in this account"}])
+                return
+            positions, make = found
+            start, stop, info = page_bounds(len(positions), *paging)
+            self.set_status(200)
+            self.finish(envelope([make(position) for position in positions[start:stop]], result_info=info))
+
+        def _paging(self):
+            """``(page, per_page)`` from the query; answers 400 and returns ``None`` when they are bad."""
+            values = []
+            for name, default, highest in (("page", 1, MAX_PAGE), ("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)):
+                given = self.request.query_arguments.get(name, [])
+                text = given[0].decode("ascii", "replace") if len(given) == 1 else None
+                if not given:
+                    values.append(default)
+                elif text is not None and text.isascii() and text.isdigit() and 1 <= int(text) <= highest:
+                    values.append(int(text))
+                else:
+                    message = f"{name} must be given at most once, as a whole number from 1 to {highest}"
+                    self.reply(400, errors=[{"code": BAD_PAGE, "message": message}])
+                    return None
+            return tuple(values)
+
+    class PrefixesHandler(ListingHandler):
+        def items(self, listings, account_id):
+            return listings.by_account.get(account_id, []), listings.prefix
+
+    class DelegationsHandler(ListingHandler):
+        def items(self, listings, account_id, prefix_id):
+            parent = listings.prefix_position(account_id, prefix_id)
+            if parent is None:
+                return None
+            return listings.child_positions(DELEGATION, parent), listings.delegation
+
+    class BindingsHandler(ListingHandler):
+        def items(self, listings, account_id, prefix_id):
+            parent = listings.prefix_position(account_id, prefix_id)
+            if parent is None:
+                return None
+            return listings.child_positions(BINDING, parent), listings.binding
+
+    class IpsHandler(ApiHandler):
+        """``GET /ips``: public, as the provider's is."""
+
+        def prepare(self):
+            self.state.listing_requests += 1
+            self.cidr_count = None
+
+        def get(self):
+            self.reply(200, result=self.state.listings.ips())
 
     class ValidateHandler(ApiHandler):
         async def get(self):
@@ -295,10 +503,6 @@ def _handlers():
             finally:
                 state.in_flight -= 1
 
-        def _authorised(self):
-            scheme, _, credentials = self.request.headers.get("Authorization", "").partition(" ")
-            return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode("utf-8"), self.state.token)
-
         def _query(self, name):
             try:
                 return [value.decode("utf-8") for value in self.request.query_arguments.get(name, [])]
@@ -309,8 +513,7 @@ def _handlers():
             state = self.state
             cidrs = self._query("cidr")
             self.cidr_count = len(cidrs or ())
-            if not self._authorised():
-                self.reply(401, errors=[{"code": AUTH_ERROR, "message": "Authentication error: a valid bearer token is required"}])
+            if self.refuse_unauthorised():
                 return
             accounts = self._query("account_id")
             if accounts is None or len(accounts) > 1:
@@ -342,7 +545,15 @@ def _handlers():
             state.cidrs += len(cidrs)
             self.reply(200, result={"allowed_origins": answers})
 
-    return ValidateHandler, NotFound
+    segment = "([^/]+)"
+    routes = [
+        (ENDPOINT_PATH, ValidateHandler),
+        (PREFIXES_PATH.format(account_id=segment), PrefixesHandler),
+        (DELEGATIONS_PATH.format(account_id=segment, prefix_id=segment), DelegationsHandler),
+        (BINDINGS_PATH.format(account_id=segment, prefix_id=segment), BindingsHandler),
+        (IPS_PATH, IpsHandler),
+    ]
+    return routes, NotFound
 
 
 def _access_log(handler):
@@ -350,11 +561,12 @@ def _access_log(handler):
     status = handler.get_status()
     level = logging.INFO if status < 500 else logging.WARNING if status == 503 else logging.ERROR
     trace = getattr(handler, "trace_id", None)
+    count = getattr(handler, "cidr_count", 0)
     log.log(
         level,
-        "%d %s %s %s cidr=%d %.1fms%s",
+        "%d %s %s %s%s %.1fms%s",
         status, request.method, request.path, request.remote_ip,
-        getattr(handler, "cidr_count", 0), 1000.0 * request.request_time(),
+        "" if count is None else f" cidr={count}", 1000.0 * request.request_time(),
         f" trace_id={trace}" if trace else "",
     )
 
@@ -380,9 +592,9 @@ def make_app(state):
     # Our own bound (``max_cidrs``, answered with the envelope) must be the one that applies.
     _allow_query_fields(max(MAX_QUERY_FIELDS, 2 * state.max_cidrs + 10))
 
-    validate, not_found = _handlers()
+    routes, not_found = _handlers()
     return tornado.web.Application(
-        [(ENDPOINT_PATH, validate, {"state": state})],
+        [(path, handler, {"state": state}) for path, handler in routes],
         default_handler_class=not_found,
         default_handler_args={"state": state},
         log_function=_access_log,
@@ -616,6 +828,7 @@ def _serve(args, out):
     state = ServerState(
         OriginGuard(index), token, max_cidrs=args.max_cidrs, latency=args.latency_ms / 1000.0, tracing=trace,
         judge_budget=args.judge_budget_ms / 1000.0, max_connections=args.max_connections, idle_timeout=args.idle_timeout,
+        provider_account=args.provider_account,
     )
     if not logging.getLogger().handlers:
         logging.basicConfig(level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(message)s")
@@ -649,7 +862,9 @@ async def _serve_forever(state, args, ssl_context, index, out):
     server.stop()
     await server.close_all_connections()
     state.judging.close()
-    out.write(f"spectrum-acl serve: stopped after {state.requests} requests ({state.cidrs} cidr) in {time.monotonic() - started:.0f} s\n")
+    listed = f", {state.listing_requests} listing requests" if state.listing_requests else ""
+    out.write(f"spectrum-acl serve: stopped after {state.requests} requests ({state.cidrs} cidr){listed} "
+              f"in {time.monotonic() - started:.0f} s\n")
     out.flush()
     return 0
 
@@ -679,5 +894,7 @@ def add_command(commands):
     serve.add_argument("--trace-exporter", choices=("none", "console", "otlp"), default="none",
                        help="where server spans go (default none; trace ids still appear in the access log)")
     serve.add_argument("--no-tracing", action="store_true", help="do not join callers' traces")
+    serve.add_argument("--provider-account", default=PROVIDER_ACCOUNT,
+                       help=f"the account whose prefixes GET /ips lists as the provider's ranges (default {PROVIDER_ACCOUNT})")
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                        help="access log level (default info: one line per request, on stderr)")

@@ -38,41 +38,11 @@ def _networks_to_judge(guard, app):
     return [netaddr.IPNetwork(address) for address in (resolution.addresses if resolution else ())]
 
 
-def _check_app(guard, app, allowed=None):
-    """The app's verdicts; ``allowed`` (from a batch) answers for origins already known to pass."""
+def _check_app(guard, app):
+    """The app's verdicts. Reasons are written when read: a state run reads them only for denials."""
     if app.hostname is not None:
         return [guard.check_hostname(app.hostname, app.account_id, app.record_type)]
-    return [
-        _ALLOWED if allowed is not None and allowed.get(origin.span) else guard.check_origin(origin, app.account_id)
-        for origin in app.origins
-    ]
-
-
-class _Allowed:
-    """An origin the batch judged allowed, when only denials need reasons: no evidence kept."""
-
-    allowed = True
-
-
-_ALLOWED = _Allowed()
-
-
-def _judge_in_batches(guard, apps):
-    """``{span: allowed}`` for every ``origin_direct`` range of ``apps``, judged one batch per account.
-
-    The batch path (numpy) answers the flags of many origins at once; reasons are then
-    written only for the denied ones, by judging those again one at a time.
-    """
-    by_account = {}
-    for app in apps:
-        if app.hostname is None:
-            by_account.setdefault(app.account_id, {}).update((origin.span, None) for origin in app.origins)
-    allowed = {}
-    for account_id, spans in by_account.items():
-        ordered = list(spans)
-        batch = guard.check_batch([span.cidr for span in ordered], account_id)
-        allowed.update(zip(ordered, batch.allowed))
-    return allowed
+    return [guard.check_origin(origin, app.account_id) for origin in app.origins]
 
 
 def pinned_addresses(resolution):
@@ -164,9 +134,13 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
         report["findings"].append(_finding(None, "spectrum:account_id", "shape", message))
     pillar_errors = list(report["errors"])
     valid = {}
-    for name in sorted(raw_apps, key=lambda n: (str(n), type(n).__name__)):
-        key = app_key(name)
-        entry = report["apps"][key] = {
+    entries = report["apps"]
+    names = list(raw_apps)
+    # by name, then by type name (a key YAML read as a number): for string names alone, plain sorted
+    names.sort(key=None if all(type(name) is str for name in names) else lambda n: (str(n), type(n).__name__))
+    for name in names:
+        key = name if type(name) is str else app_key(name)
+        entry = entries[key] = {
             "allowed": False, "account_id": None, "errors": [], "error_fields": [], "error_kinds": [], "origins": []
         }
         try:
@@ -186,11 +160,11 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
     bindings, collisions = _edge_ip_index(valid.values())
     app_guard = guard.with_app_bindings(bindings)
     to_check = [app for name, app in valid.items() if only is None or name == only]
-    # one prefetch for the run: every origin, and every static edge IP to place
-    app_guard.prefetch(
-        [(app.account_id, network) for app in to_check for network in _networks_to_judge(app_guard, app)]
-        + [(app.account_id, netaddr.IPNetwork(address)) for app in to_check for address in app.edge_ips]
-    )
+    if app_guard.remote is not None:  # one prefetch for the run: every origin, and every static edge IP to place
+        app_guard.prefetch(
+            [(app.account_id, network) for app in to_check for network in _networks_to_judge(app_guard, app)]
+            + [(app.account_id, netaddr.IPNetwork(address)) for app in to_check for address in app.edge_ips]
+        )
     for kind, errors in (("edge_ip_collision", collisions), ("edge_ip_space", _static_edge_ip_errors(guard, to_check))):
         for name, field_name, message in errors:
             report["apps"][name]["errors"].append(message)
@@ -198,35 +172,36 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
             report["apps"][name]["error_kinds"].append(kind)
     if only is not None:
         report["apps"] = {only: report["apps"][only]} if only in report["apps"] else {}
-    batch_allowed = None if details else _judge_in_batches(app_guard, [valid[name] for name in report["apps"] if name in valid])
     for name, entry in report["apps"].items():
-        if name in valid:
-            verdicts = _check_app(app_guard, valid[name], batch_allowed)
-            app = valid[name]
-            shown = [origin.text for origin in app.origins] if app.hostname is None else [None]
+        app = valid.get(name)
+        if app is not None:
+            verdicts = _check_app(app_guard, app)
+            shown = [origin.text for origin in app.origins] if app.hostname is None else [f"{app.hostname} (origin_dns)"]
             entry["origins"] = [
-                verdict.as_dict() if details or not verdict.allowed
-                else {"origin": text or f"{app.hostname} (origin_dns)", "account_id": app.account_id, "allowed": True}
+                {"origin": text, "account_id": app.account_id, "allowed": True} if verdict.allowed and not details
+                else verdict.as_dict()
                 for verdict, text in zip(verdicts, shown)
             ]
-            entry["allowed"] = not entry["errors"] and all(verdict.allowed for verdict in verdicts)
-            report["denials"].extend(f"{name}: {verdict.summary()}" for verdict in verdicts if not verdict.allowed)
-            for position, verdict in enumerate(verdicts):
-                if not verdict.allowed:
+            denied = [position for position, verdict in enumerate(verdicts) if not verdict.allowed]
+            entry["allowed"] = not entry["errors"] and not denied
+            if denied:
+                report["denials"].extend(f"{name}: {verdicts[position].summary()}" for position in denied)
+                for position in denied:
+                    verdict = verdicts[position]
                     report["findings"].append(_finding(
-                        name, _origin_field(valid[name], position), verdict.kind, verdict.summary(),
+                        name, _origin_field(app, position), verdict.kind, verdict.summary(),
                         cause=verdict.cause.value, origin=verdict.origin, verdict=entry["origins"][position],
                     ))
-            if pin_dns and entry["allowed"] and valid[name].hostname is not None:
-                app = valid[name]
+            if pin_dns and entry["allowed"] and app.hostname is not None:
                 resolution, _ = app_guard.resolve(app.hostname, app.record_type)
                 app.config["origin_dns"]["pinned"] = pinned_addresses(resolution)
-        report["errors"].extend(entry["errors"])
-        prefix = f"app {name!r}: "  # the finding names its app: its message need not
-        report["findings"].extend(
-            _finding(name, field_name, kind, message[len(prefix):] if message.startswith(prefix) else message)
-            for message, field_name, kind in zip(entry["errors"], entry["error_fields"], entry["error_kinds"])
-        )
+        if entry["errors"]:
+            report["errors"].extend(entry["errors"])
+            prefix = f"app {name!r}: "  # the finding names its app: its message need not
+            report["findings"].extend(
+                _finding(name, field_name, kind, message[len(prefix):] if message.startswith(prefix) else message)
+                for message, field_name, kind in zip(entry["errors"], entry["error_fields"], entry["error_kinds"])
+            )
     report["allowed"] = (
         not pillar_errors and (only is None or bool(report["apps"])) and all(e["allowed"] for e in report["apps"].values())
     )

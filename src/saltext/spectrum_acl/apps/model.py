@@ -26,6 +26,12 @@ KNOWN_FIELDS = frozenset(
     ("account_id", "protocol", "dns", "edge_ips", "origin_direct", "origin_dns", "origin_port", "ip_firewall")
 ) | frozenset(CHOICES)
 
+_DNS_FIELDS = frozenset(("type", "name"))
+_DYNAMIC_EDGE_FIELDS = frozenset(("type", "connectivity"))
+_STATIC_EDGE_FIELDS = frozenset(("type", "ips"))
+_ORIGIN_DNS_FIELDS = frozenset(("name", "ttl", "type"))
+_DEFAULT_EDGE_IPS = {"type": "dynamic", "connectivity": "all"}
+
 #: Apps are a few levels of mappings and lists; deeper is refused before anything walks it recursively.
 MAX_APP_DEPTH = 16
 
@@ -41,11 +47,41 @@ class NestingTooDeep(ValueError):
         self.path, self.limit = path, limit
 
 
+class _TooDeep(Exception):
+    """Raised inside :func:`_bounded_copy`; :func:`plain` then names the place."""
+
+
+_SCALARS = frozenset((str, int, bool, float, type(None)))
+
+
+def _bounded_copy(item, depth):
+    """A plain copy of ``item`` with at most ``depth`` levels of containers, by recursion (bounded by ``depth``)."""
+    kind = type(item)
+    if kind in _SCALARS:
+        return item
+    if isinstance(item, dict) or (kind is not list and isinstance(item, Mapping)):  # Salt's YAML gives OrderedDict
+        if not depth:
+            raise _TooDeep
+        depth -= 1
+        return {key: child if type(child) in _SCALARS else _bounded_copy(child, depth) for key, child in item.items()}
+    if kind is list or kind is tuple or isinstance(item, (list, tuple)):
+        if not depth:
+            raise _TooDeep
+        depth -= 1
+        return [child if type(child) in _SCALARS else _bounded_copy(child, depth) for child in item]
+    return item
+
+
 def plain(value, limit=None):
-    """A plain copy of pillar data (Salt 3008 hands in masking dict/list types), made without recursion.
+    """A plain copy of pillar data (Salt 3008 hands in masking dict/list types), made without unbounded recursion.
 
     With ``limit``, a value nested deeper raises :class:`NestingTooDeep` instead.
     """
+    if limit is not None:
+        try:
+            return _bounded_copy(value, limit)
+        except _TooDeep:
+            pass  # the walk below finds the place, in its order, and raises
     holder = {}
     stack = [(value, holder, "value", 0, ())]
     while stack:
@@ -97,12 +133,14 @@ def _choice(app, key, value, choices):
 
 
 def _mapping(app, key, value):
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise PillarShapeError(app, key, value, "must be a mapping")
     return value
 
 
 def _unknown_keys(app, key, value, known):
+    if known.issuperset(value):  # the common case, without sorting
+        return
     extra = sorted((k for k in value if k not in known), key=str)
     if extra:
         field_name = extra[0]
@@ -110,7 +148,15 @@ def _unknown_keys(app, key, value, known):
         raise PillarShapeError(app, f"{key}.{field_name}", value[field_name], message)
 
 
+_PROTOCOLS = {}  # protocol text -> (transport, ports), for the valid ones seen (a pillar repeats a few)
+_PROTOCOLS_KEPT = 1024
+
+
 def _protocol(app, value):
+    if type(value) is str:
+        known = _PROTOCOLS.get(value)
+        if known is not None:
+            return known
     text = _require_str(app, "protocol", value)
     match = _PROTOCOL.fullmatch(text)
     if not match:
@@ -119,7 +165,10 @@ def _protocol(app, value):
         ports = parse_port_range(match.group("ports"))
     except OriginSyntaxError as exc:
         raise PillarShapeError(app, "protocol", value, str(exc)) from None
-    return match.group("transport"), ports
+    parsed = match.group("transport"), ports
+    if type(value) is str and len(_PROTOCOLS) < _PROTOCOLS_KEPT:
+        _PROTOCOLS[value] = parsed
+    return parsed
 
 
 def _ports_match(app, key, value, protocol_ports, origin_ports):
@@ -137,7 +186,7 @@ def _ports_match(app, key, value, protocol_ports, origin_ports):
 
 def _dns(app, value):
     dns = _mapping(app, "dns", value)
-    _unknown_keys(app, "dns", dns, {"type", "name"})
+    _unknown_keys(app, "dns", dns, _DNS_FIELDS)
     _choice(app, "dns.type", dns.get("type"), DNS_TYPES)
     try:
         name = parse_hostname(dns.get("name"))
@@ -150,10 +199,10 @@ def _edge_ips(app, value):
     edge = _mapping(app, "edge_ips", value)
     kind = _choice(app, "edge_ips.type", edge.get("type"), ("static", "dynamic"))
     if kind == "dynamic":
-        _unknown_keys(app, "edge_ips", edge, {"type", "connectivity"})
+        _unknown_keys(app, "edge_ips", edge, _DYNAMIC_EDGE_FIELDS)
         connectivity = _choice(app, "edge_ips.connectivity", edge.get("connectivity", "all"), EDGE_CONNECTIVITY)
         return {"type": "dynamic", "connectivity": connectivity}, []
-    _unknown_keys(app, "edge_ips", edge, {"type", "ips"})
+    _unknown_keys(app, "edge_ips", edge, _STATIC_EDGE_FIELDS)
     ips = edge.get("ips")
     if not isinstance(ips, list) or not ips:
         raise PillarShapeError(app, "edge_ips.ips", ips, "static edge IPs need a non-empty list of addresses")
@@ -175,22 +224,24 @@ def _origin_direct(app, value, transport, protocol_ports):
     if not isinstance(value, list) or not value:
         raise PillarShapeError(app, "origin_direct", value, "must be a non-empty list of URLs like tcp://192.0.2.1:22")
     origins = []
+    ports_span = protocol_ports[1] - protocol_ports[0]
     for position, text in enumerate(value):
-        key = f"origin_direct[{position}]"
         try:
             origin = parse_origin_url(text)
         except OriginSyntaxError as exc:
-            raise PillarShapeError(app, key, text, str(exc)) from None
+            raise PillarShapeError(app, f"origin_direct[{position}]", text, str(exc)) from None
         if origin.scheme != transport:
-            raise PillarShapeError(app, key, text, f"scheme {origin.scheme} does not match protocol {transport}")
-        _ports_match(app, key, text, protocol_ports, origin.ports)
+            raise PillarShapeError(app, f"origin_direct[{position}]", text,
+                                   f"scheme {origin.scheme} does not match protocol {transport}")
+        if origin.ports[1] - origin.ports[0] != ports_span:
+            _ports_match(app, f"origin_direct[{position}]", text, protocol_ports, origin.ports)
         origins.append(origin)
     return origins
 
 
 def _origin_dns(app, value, port_value, protocol_ports):
     dns = _mapping(app, "origin_dns", value)
-    _unknown_keys(app, "origin_dns", dns, {"name", "ttl", "type"})
+    _unknown_keys(app, "origin_dns", dns, _ORIGIN_DNS_FIELDS)
     record_type = _choice(app, "origin_dns.type", dns.get("type", ""), ORIGIN_DNS_TYPES)
     try:
         name = parse_hostname(dns.get("name"), service=record_type == "SRV")
@@ -265,7 +316,7 @@ def normalise_app(name, raw, default_account_id=None, accounts=None):
         raise PillarShapeError(name, "name", name, "app names are letters, digits, '.', '_' and '-'")
     raw = _mapping(name, "(app)", raw)
     problems = _Problems()
-    for key in sorted((k for k in raw if k not in KNOWN_FIELDS), key=str):
+    for key in () if KNOWN_FIELDS.issuperset(raw) else sorted((k for k in raw if k not in KNOWN_FIELDS), key=str):
         problems.errors.append(
             PillarShapeError(name, f"(app).{key}", raw[key], f"unknown field (known: {', '.join(sorted(KNOWN_FIELDS))})")
         )
@@ -274,12 +325,14 @@ def normalise_app(name, raw, default_account_id=None, accounts=None):
         problems.errors.append(PillarShapeError(
             name, "account_id", None, "missing, and no default (spectrum:account_id or spectrum_acl:account_id)"
         ))
+    elif type(account_id) is str and account_id and (accounts is None or account_id in accounts):
+        pass  # the common case, checked without the calls below
     elif problems.run(_require_str, name, "account_id", account_id) is not None:
         problems.run(_authorised, name, account_id, accounts, "account_id" not in raw)
     protocol = problems.run(_protocol, name, raw.get("protocol"))
     transport, protocol_ports = protocol or (None, None)
     config = {"account_id": account_id, "protocol": raw.get("protocol"), "dns": problems.run(_dns, name, raw.get("dns"))}
-    edge = problems.run(_edge_ips, name, raw.get("edge_ips", {"type": "dynamic", "connectivity": "all"}))
+    edge = problems.run(_edge_ips, name, raw.get("edge_ips", _DEFAULT_EDGE_IPS))
     config["edge_ips"], edge_addresses = edge or (None, [])
     app = App(name, account_id, config, edge_ips=edge_addresses)
     has_direct, has_dns = "origin_direct" in raw, "origin_dns" in raw
@@ -304,7 +357,8 @@ def normalise_app(name, raw, default_account_id=None, accounts=None):
             app.record_type = config["origin_dns"]["type"]
         config["origin_port"] = raw.get("origin_port")
     for key, choices in CHOICES.items():
-        config[key] = problems.run(_choice, name, key, raw.get(key, DEFAULTS[key]), choices)
+        value = raw.get(key, DEFAULTS[key])
+        config[key] = value if value in choices else problems.run(_choice, name, key, value, choices)
     firewall = raw.get("ip_firewall", DEFAULTS["ip_firewall"])
     if not isinstance(firewall, bool):
         problems.errors.append(PillarShapeError(name, "ip_firewall", firewall, "must be true or false"))

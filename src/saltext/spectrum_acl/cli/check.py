@@ -2,6 +2,9 @@
 
     spectrum-acl check ORIGIN [ORIGIN ...] --data prefixes.yaml [--account-id ID] [--json]
     spectrum-acl check --origins-file origins.txt --data prefixes.json --account-id ID --denied-only
+
+On a terminal, a run longer than two seconds shows a progress line on stderr
+(:mod:`saltext.spectrum_acl.lint.progress`); it is cleared before the verdicts print.
 """
 
 import json
@@ -12,7 +15,11 @@ from saltext.spectrum_acl.cli.exit_codes import EXIT_DENIED, EXIT_OK
 from saltext.spectrum_acl.core.guard import OriginGuard
 from saltext.spectrum_acl.data.prefix_data import load_index
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
+from saltext.spectrum_acl.lint.progress import Progress
 from saltext.spectrum_acl.settings import ENV_CACHE_DIR, ENV_PREFIX_DATA
+
+#: Origins judged in one batch: big enough for numpy, small enough to show progress between batches.
+CHUNK = 65536
 
 
 def add_command(commands):
@@ -51,22 +58,36 @@ def _read_origins(args):
     return origins
 
 
+def _judge(guard, origins, account_id, progress):
+    """The verdicts of ``origins`` in order, judged in chunks of :data:`CHUNK` so progress can be shown."""
+    texts = [origin for origin, _ in origins]
+    verdicts = []
+    for start in range(0, len(texts), CHUNK):
+        progress.update(f"{start:,}/{len(texts):,} origins judged")
+        try:
+            batch = guard.check_batch(texts[start:start + CHUNK], account_id)
+        except OriginSyntaxError as exc:
+            raise SpectrumAclError(f"{origins[start + exc.item][1]}: {exc}") from None
+        verdicts.append(batch)
+    return verdicts
+
+
 def _check(args, out):
     if not args.data:
         raise SpectrumAclError(f"no prefix data: pass --data FILE or set {ENV_PREFIX_DATA}")
-    origins = _read_origins(args)
-    guard = OriginGuard(load_index(args.data, cache_dir=args.cache_dir))
-    try:
-        batch = guard.check_batch([origin for origin, _ in origins], args.account_id)
-    except OriginSyntaxError as exc:
-        raise SpectrumAclError(f"{origins[exc.item][1]}: {exc}") from None
-    denied = batch.denied_items()
-    shown = denied if args.denied_only else range(len(batch))
+    with Progress("checking") as progress:  # on a terminal, for runs over 2 s; cleared before the verdicts print
+        progress.update("reading origins")
+        origins = _read_origins(args)
+        progress.update(f"loading prefix data for {len(origins):,} origins")
+        guard = OriginGuard(load_index(args.data, cache_dir=args.cache_dir))
+        batches = _judge(guard, origins, args.account_id, progress)
+    denied = [(batch, item) for batch in batches for item in batch.denied_items()]
+    shown = denied if args.denied_only else ((batch, item) for batch in batches for item in range(len(batch)))
     if args.json:
-        json.dump([batch[item].as_dict() for item in shown], out, indent=2, sort_keys=True)
+        json.dump([batch[item].as_dict() for batch, item in shown], out, indent=2, sort_keys=True)
         out.write("\n")
     else:
-        for item in shown:
+        for batch, item in shown:
             verdict = batch[item]
             flags = " ".join(f"{name}={str(value).lower()}" for name, value in verdict.flags().items())
             out.write(f"{'ALLOW' if verdict.allowed else 'DENY '} {verdict.origin}  {flags}\n")

@@ -5,18 +5,22 @@ Subcommands (each module has ``add_command(subparsers)``, which sets
 
 - ``check``: judge origins against prefix data (:mod:`saltext.spectrum_acl.cli.check`);
 - ``lint``: check a pillar tree for CI (:mod:`saltext.spectrum_acl.lint.run`);
-- ``serve``: the reference Addressing API (:mod:`saltext.spectrum_acl.api.server`).
+- ``serve``: the reference Addressing API (:mod:`saltext.spectrum_acl.api.server`);
+- ``snapshot``: prefix data taken from the Addressing API (:mod:`saltext.spectrum_acl.cli.snapshot`).
 
 Exit codes (:mod:`saltext.spectrum_acl.cli.exit_codes`): 0 all allowed, 1 something
-denied (or lint violations), 2 usage, data or configuration errors.
+denied (or lint findings in the pillar), 2 usage, data, configuration or infrastructure
+errors: not a finding against the input.
 """
 
 import argparse
+import os
 import sys
 
 from saltext.spectrum_acl import __version__
 from saltext.spectrum_acl.api import server
 from saltext.spectrum_acl.cli import check
+from saltext.spectrum_acl.cli import snapshot as snapshot_command
 from saltext.spectrum_acl.cli.exit_codes import EXIT_ERROR
 from saltext.spectrum_acl.errors import SpectrumAclError
 from saltext.spectrum_acl.lint import run as lint_run
@@ -29,6 +33,7 @@ def _parser():
     check.add_command(commands)
     lint_run.add_command(commands)
     server.add_command(commands)
+    snapshot_command.add_command(commands)
     return parser
 
 
@@ -39,6 +44,11 @@ def main(argv=None, out=None):
         return args.func(args, out)
     except SpectrumAclError as exc:
         print(f"spectrum-acl: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader went away (`... | head`): not an error of ours, and no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_ERROR
 
 

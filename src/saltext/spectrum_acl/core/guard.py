@@ -10,13 +10,16 @@ Addressing API client as a remote judge); the rule itself lives in
 True
 """
 
+import weakref
+
 import netaddr
 
 from saltext.spectrum_acl.core.embedded import embedded_spans
 from saltext.spectrum_acl.core.index import BINDING_FLAG, MANAGED_FLAG, NO_ENTRY, RESERVED_FLAG, PrefixIndex
-from saltext.spectrum_acl.core.parse import cidr_ints, parse_address, parse_origin
-from saltext.spectrum_acl.core.ranges import HOSTMASKS, Span, network_of
+from saltext.spectrum_acl.core.parse import Origin, cidr_ints, parse_address, parse_origin
+from saltext.spectrum_acl.core.ranges import HOSTMASKS, Span
 from saltext.spectrum_acl.core.resolver import ResolutionError, Resolver
+from saltext.spectrum_acl.core.single import SingleJudge
 from saltext.spectrum_acl.core.verdict import (
     FLAGS,
     FOUND_BINDING,
@@ -47,8 +50,10 @@ class OriginGuard:
     :param remote: optional remote judge (the Addressing API client). It has
         ``prefetch(pairs)``, taking ``(account_id, network)`` pairs to ask in batches, and
         ``judge(network, account_id)``, returning the five flags as a dict or raising
-        ``BackendError``. An origin then passes only when both the local index and the
-        remote judge allow it; a backend error denies.
+        ``BackendError``. A network is a :class:`~saltext.spectrum_acl.core.ranges.Span`
+        or a ``netaddr.IPNetwork``: read its ``version``, ``first``, ``prefixlen`` (or its
+        ``cidr``). An origin then passes only when both the local index and the remote
+        judge allow it; a backend error denies.
     """
 
     def __init__(self, prefix_index, app_bindings=None, resolver=None, remote=None):
@@ -59,6 +64,10 @@ class OriginGuard:
         self._resolved = {}
         self._account_keys = {}
         self._check_app_bindings = len(self.app_bindings) > 0
+        # the fast path answers the bits only: not with a remote judge; text not with app edge IPs either
+        judge = _single_judge(prefix_index) if remote is None else None
+        self._found_of_span = judge.found_of_span if judge is not None else None
+        self._found_of_text = judge.found_of_text if judge is not None and not self._check_app_bindings else None
 
     def with_app_bindings(self, app_bindings):
         guard = OriginGuard(self.prefix_index, app_bindings, self.resolver, self.remote)
@@ -72,14 +81,41 @@ class OriginGuard:
         expanded = []
         for account_id, network in pairs:
             expanded.append((account_id, network))
-            expanded.extend((account_id, _network(carried)) for _, carried in embedded_spans(Span.of(network)))
+            expanded.extend((account_id, carried) for _, carried in embedded_spans(Span.of(network)))
         self.remote.prefetch(expanded)
 
     def check_origin(self, origin, account_id):
         """Judge an origin given as text (address, CIDR or URL) or as a parsed ``Origin``.
 
-        Raises ``OriginSyntaxError`` for text that strict parsing refuses.
+        Raises ``OriginSyntaxError`` for text that strict parsing refuses. Addresses, CIDRs
+        and parsed origins take the fast path when the guard has one (see ``single.py``):
+        the verdict's evidence is then made when its reasons are first read.
         """
+        if type(origin) is str:
+            found_of_text = self._found_of_text
+            if found_of_text is None:
+                return self.judge_in_full(origin, account_id)
+            found = found_of_text(origin, account_id)
+            if found is not None:
+                return Verdict(origin, account_id, found, None, None, None, self, origin)
+            if "://" not in origin:
+                return self.judge_in_full(origin, account_id)
+            origin = parse_origin(origin)  # a URL: judged by its span
+        if type(origin) is Origin and self._found_of_span is not None:
+            span = origin.span
+            found = self._found_of_span(span, account_id)
+            if found is not None:
+                if self._check_app_bindings and self._at_app_edge_ip(span):
+                    found |= FOUND_BINDING
+                return Verdict(origin.text, account_id, found, None, None, None, self, origin)
+        return self.judge_in_full(origin, account_id)
+
+    def _at_app_edge_ip(self, span):
+        version, first, last, _ = span
+        return any(binding != NO_ENTRY for _, _, _, binding in self.app_bindings.labels_in(version, first, last))
+
+    def judge_in_full(self, origin, account_id):
+        """:meth:`check_origin` without the fast path: the verdict with its evidence."""
         if type(origin) is str:
             parts = cidr_ints(origin)
             if parts is None:
@@ -219,7 +255,7 @@ class OriginGuard:
 
     def _judge_remote(self, span, carrier, account_id, evidence):
         try:
-            flags = self.remote.judge(_network(span), account_id)
+            flags = self.remote.judge(Span(*span), account_id)
         except BackendError as exc:
             evidence.append(("remote", span, carrier, None, f"{exc}; denied (fail closed)", True))
             return FOUND_REMOTE_DENIAL
@@ -228,6 +264,17 @@ class OriginGuard:
         verb = "allows" if flags["allowed"] else "denies"
         evidence.append(("remote", span, carrier, None, f"the Addressing API {verb} it ({described})", not flags["allowed"]))
         return found
+
+
+def _single_judge(prefix_index):
+    """The index's :class:`~saltext.spectrum_acl.core.single.SingleJudge`, made once per index."""
+    judge = _SINGLE_JUDGES.get(prefix_index)
+    if judge is None:
+        judge = _SINGLE_JUDGES[prefix_index] = SingleJudge(prefix_index)
+    return judge
+
+
+_SINGLE_JUDGES = weakref.WeakKeyDictionary()
 
 
 def describe_resolution(resolution):
@@ -239,8 +286,3 @@ def describe_resolution(resolution):
         f"{target.target}:{target.port} at {', '.join(target.addresses)}" for target in resolution.targets
     )
     return f"{resolution.name} (SRV) points at {targets}"
-
-
-def _network(span):
-    version, first, _, prefixlen = span
-    return network_of(version, first, prefixlen)

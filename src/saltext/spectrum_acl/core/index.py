@@ -274,7 +274,14 @@ class PrefixIndex:
         segments, not 10^6. Made on first use (the cache stores it too)."""
         if self._v4_buckets is None:
             starts = self.segments[4][0]
-            self._v4_buckets = array("I", (bisect_left(starts, top << 16) for top in range(V4_BUCKETS + 1)))
+            buckets, top = array("I"), 0
+            while top <= V4_BUCKETS:  # one step per /16 where segments start, not per /16
+                position = bisect_left(starts, top << 16)
+                # every /16 from top to the one of the next start begins at that segment
+                next_top = starts[position] >> 16 if position < len(starts) else V4_BUCKETS
+                buckets.extend(array("I", [position]) * (next_top - top + 1))
+                top = next_top + 1
+            self._v4_buckets = buckets
         return self._v4_buckets
 
     def locate(self, version, address):

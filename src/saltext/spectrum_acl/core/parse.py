@@ -7,8 +7,8 @@ with an :class:`OriginSyntaxError` that names the input and says why.
 """
 
 import re
-from dataclasses import dataclass
 from socket import AF_INET, AF_INET6, inet_pton
+from typing import NamedTuple
 
 import netaddr
 
@@ -26,8 +26,7 @@ _CANONICAL_URL = re.compile(r"(tcp|udp)://(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\]):([1
 _ORIGIN_URL = re.compile(r"(?P<scheme>[^:/]*)://(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<ports>.*))?")
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """A parsed origin: the text as given, its range (a :class:`Span`) and, for URLs, scheme and ports."""
 
     text: str
@@ -200,15 +199,20 @@ def _fast_origin_url(text):
     if match is None:
         return None
     scheme, v4, v6, first_port, last_port = match.groups()
-    parts = cidr_ints(v4) if v4 is not None else (cidr_ints(v6) if ":" in v6 else None)
-    if parts is None or (v4 is not None) != (parts[0] == 4):
+    try:  # inet_pton refuses what cidr_ints refuses
+        if v4 is not None:
+            version, value = 4, int.from_bytes(inet_pton(AF_INET, v4), "big")
+        elif ":" in v6:
+            version, value = 6, int.from_bytes(inet_pton(AF_INET6, v6), "big")
+        else:
+            return None
+    except (OSError, ValueError, UnicodeError):
         return None
     first = int(first_port)
     last = int(last_port) if last_port is not None else first
     if last > 65535 or last < first:
         return None
-    version, value, prefixlen = parts
-    return Origin(text, Span.from_prefix(version, value, prefixlen), scheme, (first, last))
+    return Origin(text, Span(version, value, value, FAMILIES[version].width), scheme, (first, last))  # one address
 
 
 def parse_origin(text):
@@ -241,6 +245,8 @@ def cidr_ints(text):
 
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+#: Labels joined by dots, the last one starting with a letter (so not a number), an optional root dot.
+_COMMON_HOSTNAME = re.compile(rf"(?:{_HOST_LABEL.pattern}\.)*[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.?")
 _SERVICE_LABEL = re.compile(r"_[A-Za-z0-9](?:[A-Za-z0-9-]{0,60}[A-Za-z0-9])?")  # RFC 2782: _service._proto
 _NUMERIC_HOST = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}\.?")
 
@@ -252,6 +258,10 @@ def parse_hostname(text, service=False):
     address literals are refused, so no bad spelling ever reaches the resolver.
     With ``service`` (an SRV name), leading ``_service._proto`` labels are allowed too.
     """
+    if not service and type(text) is str and len(text) <= 254 and _COMMON_HOSTNAME.fullmatch(text):
+        name = text[:-1] if text.endswith(".") else text
+        if len(name) <= 253:  # the checks below pass: labels, a last label starting with a letter (not numeric)
+            return name.lower()
     _check_plain_text(text, "hostname")
     if _NUMERIC_HOST.fullmatch(text) or ":" in text:
         _refuse(text, "an address or numeric spelling is not a hostname; use origin_direct for addresses")

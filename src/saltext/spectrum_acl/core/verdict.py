@@ -54,6 +54,10 @@ def is_denied(found):
     return ((found & ALWAYS_DENIES) != 0) | (((found & SENSITIVE) != 0) & ((found & FOUND_UNPERMITTED) != 0))
 
 
+#: ``allowed`` for every combination of ``FOUND_*`` bits.
+_ALLOWED = tuple(not is_denied(found) for found in range(FOUND_NOTHING_TO_JUDGE << 1))
+
+
 def flags_of(found):
     """The five Addressing API flags of ``found`` bits.
 
@@ -116,25 +120,37 @@ class Verdict:
 
     ``decided_by`` is the CIDR of the entry that decided: the binding or the
     unpermitted prefix/reserved block when denied, the permitting prefix when allowed.
-    Flags derive from the ``found`` bits; reason text is written on first read.
+    Flags derive from the ``found`` bits; ``allowed`` is set once, from them. The reason
+    text is written on first read; a verdict from the guard's fast path (``judge`` given: the
+    guard) makes its evidence then too, by judging the origin again in full.
     """
 
-    __slots__ = ("origin", "account_id", "found", "_evidence", "_reasons", "_denying", "_cause")
+    __slots__ = ("origin", "account_id", "found", "allowed", "_evidence", "_reasons", "_denying", "_cause",
+                 "_judge", "_subject")
 
-    def __init__(self, origin, account_id, found=0, evidence=(), reasons=None, cause=None):
+    def __init__(self, origin, account_id, found=0, evidence=(), reasons=None, cause=None, judge=None, subject=None):
+        # judge.judge_in_full(subject, account_id), when given, makes the evidence on first read (same bits)
         self.origin = origin
         self.account_id = account_id
         self.found = found
+        self.allowed = _ALLOWED[found]
         self._evidence = evidence
         self._cause = cause
-        self._reasons = self._denying = None
-        if reasons is not None:
+        self._judge = judge
+        self._subject = subject
+        if reasons is None:
+            self._reasons = self._denying = None
+        else:
             self._reasons = list(reasons)
             self._denying = [] if self.allowed else list(reasons)
 
     @property
-    def allowed(self):
-        return not is_denied(self.found)
+    def evidence(self):
+        """What judging kept: ``(kind, span, carrier, source, detail, denies, ...)`` tuples."""
+        if self._judge is not None:
+            self._evidence = self._judge.judge_in_full(self._subject, self.account_id)._evidence
+            self._judge = self._subject = None
+        return self._evidence
 
     @property
     def is_managed(self):
@@ -155,7 +171,7 @@ class Verdict:
 
     def _render(self):
         if self._reasons is None:
-            self._reasons, self._denying = render_evidence(self.origin, self._evidence)
+            self._reasons, self._denying = render_evidence(self.origin, self.evidence)
 
     @property
     def reasons(self):
@@ -173,7 +189,7 @@ class Verdict:
         prefix or reserved block), else the first that permits (the owned prefix, or the
         delegation that grants the account its use)."""
         permitting = None
-        for kind, _, _, source, detail, denies, *rest in self._evidence:
+        for kind, _, _, source, detail, denies, *rest in self.evidence:
             if kind in ("binding", "app_binding"):
                 entry = source.entry(detail)
             elif kind == "permission":
@@ -192,7 +208,7 @@ class Verdict:
     def denied_by(self):
         """Why it is denied, machine-readable: a sorted subset of ``DENIAL_CAUSES`` (empty when allowed)."""
         causes = {Cause(self._cause).value} if self._cause else set()
-        for kind, _, _, _, _, denies, *_ in self._evidence:
+        for kind, _, _, _, _, denies, *_ in self.evidence:
             if denies:
                 causes.add(CAUSE_OF_EVIDENCE[kind].value)
         return sorted(causes)
@@ -227,7 +243,7 @@ class Verdict:
     def edge_ip_of(self):
         """The apps (in the same pillar) whose static edge IP this origin is."""
         names = []
-        for kind, _, _, source, detail, *_ in self._evidence:
+        for kind, _, _, source, detail, *_ in self.evidence:
             if kind == "app_binding" and source.entry(detail).account not in names:
                 names.append(source.entry(detail).account)
         return names

@@ -15,6 +15,18 @@ order), so for a key set in two files the later record is the one Salt keeps.
 External pillars (``ext_pillar``) are not run: CI has no access to them, and
 they are not part of a pillar repository.
 
+Many minion ids in one run share most of their SLS files. :class:`RenderCache`
+keeps what is the same for all of them: the output of the data renderers
+(``yaml``, ``json``, ``yamlex``) for a given text, Jinja's output for a text
+with no template markers (nothing in it can read grains, ``id`` or pillar), and
+the merge of the same rendered files in the same order. A template is rendered
+again for every minion id; only when its output text is the same is the YAML
+parse reused. The merge is Salt's, except that what it leaves alone is shared
+rather than deep-copied (:func:`merge_shared`). The ``Pillar`` of each minion id
+after the first shares the first one's file clients
+(``RecordingPillar.for_minion``); its options, grains, matchers and renderers are
+its own.
+
 The pillar comes from the pull request under check, so its templates are
 untrusted code. They render with :data:`LINT_FUNCTIONS` as ``salt`` (read-only
 lookups; calling anything else is a render error that says so), only the
@@ -24,12 +36,17 @@ sandboxed environment.
 """
 
 import contextlib
+import copy
+import fnmatch
 import functools
+import io
+import itertools
 import logging
 import os
 import re
 import shutil
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -52,6 +69,7 @@ LINT_RENDERERS = ("jinja", "yaml", "json", "yamlex")
 DEFAULT_MINION_ID = "spectrum-acl-lint"
 LOG_LEVELS = ("quiet", "critical", "error", "warning", "info", "debug")
 _LOGGERS = ("salt", "saltext")
+log = logging.getLogger(__name__)
 
 
 class LintConfigError(SpectrumAclError):
@@ -61,12 +79,17 @@ class LintConfigError(SpectrumAclError):
 class PillarRenderError(SpectrumAclError):
     """Salt could not render the pillar: names the SLS file, the minion and why (exit 2)."""
 
-    def __init__(self, message, file=None, line=None, sls=None, minion=None):
+    def __init__(self, message, file=None, line=None, sls=None, minion=None, column=None, missing=None, detail=None):
         super().__init__(message)
+        self.detail = detail or message  # without the file, line and minion: the same for every minion id
         self.file = file
         self.line = line
+        self.column = column
         self.sls = sls
         self.minion = minion
+        self.missing = missing or []  # where a missing SLS would be, for a missing-SLS error
+        self.errors = [self]  # every error of the pillar, this one first (see _render_error)
+        self.rendered = []  # the SLS files Salt rendered for the minion, failing ones included
 
 
 @dataclass
@@ -162,10 +185,12 @@ class Compiler:
 
     def __init__(self, config_path=None):
         self.config_path = config_path
+        self.render_cache = None  # renders and merges kept for the next minion id (RenderCache)
         self.opts = None
         self.grains = {}
         self._tmp = None
-        self._pillars = []
+        self._pillars = []  # the first minion's Pillar, which owns the file clients
+        self._others = []  # the Pillars of the other minion ids (RecordingPillar.for_minion)
         self._functions = None
         self._file_client = None
 
@@ -249,6 +274,7 @@ class Compiler:
                 if not os.path.isdir(root_dir):
                     raise LintConfigError(f"pillar root {root_dir!r} (saltenv {saltenv!r}) is not a directory")
         self.grains = dict(grains or {})
+        self.render_cache = RenderCache(opts)
 
     def _opts(self, minion_id):
         opts = dict(self.opts)
@@ -272,28 +298,39 @@ class Compiler:
 
         opts = self._opts(minion_id)
         saltenv = opts.get("saltenv") or None
-        pillar_obj = _recording_pillar_class(salt.pillar.Pillar)(
-            opts, self.grains_of(minion_id), minion_id, saltenv, functions=self._restricted_functions(opts)
-        )
-        # Its file clients stay open until the compiler closes: the loaded modules use them
-        # (cp.cache_file for salt:// prefix data).
-        self._pillars.append(pillar_obj)
+        functions = self._restricted_functions(opts)
+        if not self._pillars:
+            pillar_obj = _recording_pillar_class(salt.pillar.Pillar)(
+                opts, self.grains_of(minion_id), minion_id, saltenv, functions=functions
+            )
+            # Its file clients stay open until the compiler closes: the loaded modules use them
+            # (cp.cache_file for salt:// prefix data).
+            self._pillars.append(pillar_obj)
+        else:  # the next minion id: the first Pillar's file clients, the minion's own options and loaders
+            pillar_obj = self._pillars[0].for_minion(opts, self.grains_of(minion_id), minion_id, saltenv)
+            self._others.append(pillar_obj)
+        pillar_obj.use_render_cache(self.render_cache)
         compiled = pillar_obj.compile_pillar(ext=False)
         records = _dedupe(pillar_obj.lint_records)
         errors = compiled.pop("_errors", None) if isinstance(compiled, dict) else None
         if errors:
-            raise _render_error(errors, records, minion_id, opts.get("pillar_roots"))
+            error = _render_error(errors, records, minion_id, opts.get("pillar_roots"))
+            error.rendered = [record.path for record in records if record.path]
+            raise error
         return CompiledPillar(minion_id, compiled, records, pillar_obj.functions, opts)
 
 
     def _restricted_functions(self, opts):
-        """The execution modules PR templates may call, loaded once per run."""
+        """The execution modules PR templates may call, loaded once per run, for the minion of ``opts``."""
         import salt.loader  # Salt is heavy to import: only when the lint runs
 
         if self._functions is None:
             modules = sorted({name.split(".", 1)[0] for name in LINT_FUNCTIONS})
             loader = salt.loader.minion_mods(opts, utils=salt.loader.utils(opts), whitelist=modules)
             self._functions = RestrictedFunctions(loader)
+        # The loader is shared by the minion ids of the run: grains.get, config.get and match.* read this one's.
+        self._functions.pack["__grains__"] = opts["grains"]
+        self._functions.pack["__opts__"] = opts
         return self._functions
 
 
@@ -317,7 +354,245 @@ def _recording_pillar_class(base):
             self.lint_records.append(SlsRecord(saltenv, sls, path, mods.get(sls)))
             return state, mods, errors
 
+        def for_minion(self, opts, grains, minion_id, saltenv):
+            """This Pillar for another minion id of the run.
+
+            What Salt's constructor makes for a minion is made anew: the options (id, grains),
+            the pillar data, and the matcher and renderer loaders that read them. The file
+            clients, the list of pillar files and the external pillar loader (not run) are
+            shared: they depend on the pillar roots alone, and building them is most of the
+            constructor's time. Mirrors ``salt.pillar.Pillar.__init__`` of Salt 3008.
+            """
+            import salt.loader  # Salt is heavy to import: only when the lint runs
+
+            other = copy.copy(self)
+            other.lint_records = []
+            other.minion_id = minion_id
+            if opts.get("pillarenv_from_saltenv", False):
+                opts["pillarenv"] = saltenv
+            other.opts = other._Pillar__gen_opts(opts, grains, saltenv=saltenv)
+            other.saltenv = saltenv
+            pillar = other.opts.get("pillar", {})
+            other.pillar_data = dict(pillar) if isinstance(pillar, dict) else {}
+            if opts.get("file_client", "") == "local" and not opts.get("use_master_when_local", False):
+                opts["grains"] = grains
+            if hasattr(other.functions, "pack"):
+                other.functions.pack["__pillar__"] = other.pillar_data
+            inner = getattr(other.functions, "_dunder_salt", None)
+            if inner is not None and hasattr(inner, "pack"):
+                inner.pack["__pillar__"] = other.pillar_data
+            other.opts["minion_id"] = minion_id
+            other.matchers = salt.loader.matchers(other.opts, pillar=other.pillar_data)
+            if hasattr(other.matchers, "pack"):
+                other.matchers.pack["__pillar__"] = other.pillar_data
+            other.rend = salt.loader.render(other.opts, other.functions, other.client, file_client=other.client,
+                                            pillar=other.pillar_data)
+            other.ignored_pillars = {}
+            other._closing = True  # the first Pillar closes the shared file clients
+            return other
+
+        def use_render_cache(self, cache):
+            """Render through ``cache`` (shared by the minion ids of a run) and memoise the merges."""
+            self.lint_cache = cache
+            self.rend = _CachingRenderers(self.rend, cache)
+
+        def render_pillar(self, matches, errors=None):
+            """Salt 3008's ``render_pillar``; with a render cache, its merges are memoised across minion ids."""
+            cache = getattr(self, "lint_cache", None)
+            if cache is None:
+                return super().render_pillar(matches, errors)
+            import salt.utils.secret  # Salt is heavy to import: only when the lint runs
+
+            token = salt.utils.secret.mask_pillar.set(False)
+            try:
+                pillar = copy.copy(self.pillar_override)
+                chain = None if self.pillar_override else RenderCache.EMPTY
+                if errors is None:
+                    errors = []
+                env_order = self.opts.get("env_order") or []
+                if env_order:
+                    ordered = [env for env in env_order if env in matches]
+                    ordered.extend(env for env in matches if env not in ordered)
+                    ordered_matches = [(env, matches[env]) for env in ordered]
+                else:
+                    ordered_matches = list(matches.items())
+                how = (self.merge_strategy, self.opts.get("renderer", "yaml"), self.opts.get("pillar_merge_lists", False))
+                for saltenv, pstates in ordered_matches:
+                    pstatefiles = []
+                    mods = {}
+                    for sls_match in pstates:
+                        try:
+                            matched = fnmatch.filter(self.avail[saltenv], sls_match)
+                        except KeyError:
+                            errors.extend([f"No matching pillar environment for environment '{saltenv}' found"])
+                            matched = []
+                        pstatefiles.extend(matched or [sls_match])
+                    for sls in pstatefiles:
+                        pstate, mods, err = self.render_pstate(sls, saltenv, mods)
+                        if err:
+                            errors += err
+                        if pstate is None:
+                            continue
+                        if not isinstance(pstate, dict):
+                            log.error("The rendered pillar sls file, '%s' state did not return the expected data format",
+                                      sls)
+                            continue
+                        pillar, chain = cache.merge(pillar, chain, pstate, how)
+                return pillar, errors
+            finally:
+                salt.utils.secret.mask_pillar.reset(token)
+
     return RecordingPillar
+
+
+#: Renderers whose output depends on their input text alone: no grains, pillar, opts or id.
+_DATA_RENDERERS = frozenset(("yaml", "json", "yamlex"))
+#: Jinja settings that change its syntax: with any of them, a text without ``{{ {% {#`` may still be a template.
+_JINJA_SYNTAX = ("block_start_string", "variable_start_string", "comment_start_string", "line_statement_prefix",
+                 "line_comment_prefix")
+
+
+class RenderCache:
+    """What the SLS files of one run render and merge to, shared by its minion ids.
+
+    Correct by construction: a data renderer's output is keyed on its exact input text;
+    Jinja's on its text only when the text has no template markers and the config keeps
+    Jinja's default syntax; a merge on the rendered values it combines (their cache keys,
+    in order) and how Salt merges. Everything handed out is a fresh top-level copy, since
+    Salt changes rendered data in place (``include`` is popped from it); nested values are
+    shared, and neither Salt's merge nor the lint writes to them.
+    """
+
+    EMPTY = 0  # the merge chain of an empty pillar
+
+    def __init__(self, opts):
+        self.jinja = not any(
+            key in (opts.get(section) if isinstance(opts.get(section), Mapping) else {})
+            for section in ("jinja_env", "jinja_sls_env") for key in _JINJA_SYNTAX
+        )
+        self._outputs = {}  # (renderer, argline, text) -> output: text for jinja, data for the others
+        self._tokens = {}  # id(handed-out data) -> (the data, its token): a rendered value Salt merges as is
+        self._merges = {}  # (chain, token, how) -> (merged pillar, its chain)
+        self._ids = itertools.count(1)
+        self._key_ids = {}
+        self.renders = self.reused = 0
+
+    def wrap(self, name, render):
+        if name not in _DATA_RENDERERS and not (name == "jinja" and self.jinja):
+            return render
+
+        def cached_render(input_data, saltenv="base", sls="", **kwargs):
+            return self.render(name, render, input_data, saltenv, sls, kwargs)
+
+        cached_render.__module__ = render.__module__  # Salt logs the renderer by its module
+        return cached_render
+
+    def render(self, name, render, input_data, saltenv, sls, kwargs):
+        text = input_data.getvalue() if isinstance(input_data, io.StringIO) else input_data
+        if not isinstance(text, str) or (name == "jinja" and has_template_markers(text)):
+            return render(input_data, saltenv, sls, **kwargs)
+        key = (name, kwargs.get("argline", ""), text)
+        self.renders += 1
+        if key in self._outputs:
+            self.reused += 1
+            output = self._outputs[key]
+        else:
+            result = render(input_data, saltenv, sls, **kwargs)
+            if result is None:
+                return result
+            output = result.getvalue() if isinstance(result, io.StringIO) else result
+            self._outputs[key] = output
+            if name == "jinja":
+                return result
+        if name == "jinja":
+            return io.StringIO(output) if isinstance(output, str) else output
+        handed = copy.copy(output)
+        if isinstance(handed, dict) and "include" not in handed:  # merged by Salt exactly as rendered
+            self._tokens[id(handed)] = (handed, self._key_ids.setdefault(key, next(self._ids)))
+        return handed
+
+    def _token(self, data):
+        known = self._tokens.get(id(data))
+        return known[1] if known is not None and known[0] is data else None
+
+    def merge(self, pillar, chain, pstate, how):
+        """Salt's merge of ``pstate`` into ``pillar``, memoised: ``(merged, chain)``; chain ``None`` when not known."""
+        import salt.utils.dictupdate  # Salt is heavy to import: only when the lint runs
+
+        token = self._token(pstate)
+        key = (chain, token, how) if chain is not None and token is not None else None
+        if key is not None and key in self._merges:
+            merged, merged_chain = self._merges[key]
+            return copy.copy(merged), merged_chain
+        strategy, renderer, merge_lists = how
+        if strategy == "smart":
+            yamlex = renderer.split("|")[-1] == "yamlex" or renderer.startswith("yamlex_")
+            strategy = "aggregate" if yamlex else "recurse"
+        if strategy in ("recurse", "none") and isinstance(pillar, Mapping) and isinstance(pstate, Mapping):
+            merged = merge_shared(pillar, pstate, merge_lists and strategy == "recurse")
+        else:
+            merged = salt.utils.dictupdate.merge(pillar, pstate, *how)
+        if key is None:
+            return merged, None
+        merged_chain = next(self._ids)
+        self._merges[key] = (copy.copy(merged), merged_chain)
+        return merged, merged_chain
+
+
+def merge_shared(dest, upd, merge_lists=False):
+    """``salt.utils.dictupdate.merge_recurse(dest, upd, merge_lists)``, without copying what it leaves alone.
+
+    Salt deep-copies ``dest`` and updates the copy; this copies only the mappings
+    on the path of a change, so the result shares the rest with ``dest`` (which is
+    not changed). Equal to Salt's result, value for value; mappings other than
+    ``dict`` are merged by Salt itself.
+    """
+    import salt.utils.dictupdate  # Salt is heavy to import: only when the lint runs
+
+    if type(dest) not in (dict, OrderedDict):
+        return salt.utils.dictupdate.merge_recurse(dest, upd, merge_lists)
+    result = copy.copy(dest)
+    if not set(dest) & set(upd):
+        for key in upd:
+            result[key] = upd[key]
+        return result
+    for key in list(upd):
+        value = upd[key]
+        current = dest.get(key, None)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            result[key] = merge_shared(current, value, merge_lists)
+        elif isinstance(current, list) and isinstance(value, list) and merge_lists:
+            merged = copy.deepcopy(current)
+            merged.extend([item for item in value if item not in merged])
+            result[key] = merged
+        else:
+            result[key] = value
+    return result
+
+
+class _CachingRenderers(Mapping):
+    """A Pillar's renderers, each wrapped by :meth:`RenderCache.wrap`."""
+
+    def __init__(self, renderers, cache):
+        self._renderers = renderers
+        self._cache = cache
+
+    def __getitem__(self, name):
+        return self._cache.wrap(name, self._renderers[name])
+
+    def __contains__(self, name):
+        return name in self._renderers
+
+    def __iter__(self):
+        return iter(self._renderers)
+
+    def __len__(self):
+        return len(self._renderers)
+
+    def __getattr__(self, name):  # the loader's own attributes (pack, ...)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._renderers, name)
 
 
 def refused_renderers(pipe):
@@ -361,6 +636,7 @@ def _dedupe(records):
 
 _SLS_ERROR = re.compile(r"Rendering SLS '(?P<sls>[^']+)' failed(?:, render error)?:?\s*(?P<why>.*)", re.S)
 _LINE = re.compile(r"\bline (\d+)")
+_COLUMN = re.compile(r"\bline (\d+), column (\d+)")
 _MISSING_SLS = re.compile(r"Specified SLS '(?P<sls>[^']+)' in environment '(?P<env>[^']+)' (is not available|was not found)")
 _TOP_ERROR = re.compile(r"Rendering (?:Primary )?Top file (?:(?P<sls>\S+) )?failed, render error:\s*(?P<why>.*)", re.S)
 
@@ -391,33 +667,50 @@ def _top_file(pillar_roots, sls=None):
 
 
 def _render_error(errors, records, minion_id, pillar_roots):
-    """The first pillar error as a :class:`PillarRenderError` naming file, line and why."""
+    """The first pillar error as a :class:`PillarRenderError` naming file, line and why.
+
+    Its ``errors`` are all of them, one :class:`PillarRenderError` each (for the lint to tell
+    apart errors in files a change touched from errors elsewhere).
+    """
     by_sls = {record.sls: record for record in records}
-    first = str(errors[0])
     more = f" (and {len(errors) - 1} more pillar errors)" if len(errors) > 1 else ""
-    missing = _MISSING_SLS.match(first)
+    first = _one_render_error(str(errors[0]), by_sls, minion_id, pillar_roots, more)
+    first.errors = [_one_render_error(str(error), by_sls, minion_id, pillar_roots) for error in errors]
+    return first
+
+
+def _one_render_error(error, by_sls, minion_id, pillar_roots, more=""):
+    missing = _MISSING_SLS.match(error)
     if missing:
+        sls, env = missing.group("sls"), missing.group("env")
         message = (
-            f"the pillar of minion {minion_id!r} names SLS {missing.group('sls')!r} (saltenv {missing.group('env')!r}) "
+            f"the pillar of minion {minion_id!r} names SLS {sls!r} (saltenv {env!r}) "
             f"in top.sls or an include, but no such file is in the pillar roots{more}"
         )
-        return PillarRenderError(message, sls=missing.group("sls"), minion=minion_id)
-    top = _TOP_ERROR.match(first)
+        wanted = [os.path.join(root, sls.replace(".", os.sep) + ending)
+                  for root in (pillar_roots or {}).get(env, []) for ending in (".sls", os.sep + "init.sls")]
+        detail = (f"the pillar names SLS {sls!r} (saltenv {env!r}) in top.sls or an include, but no such file "
+                  "is in the pillar roots")
+        named = [path for path in [_top_file(pillar_roots)] + [record.path for record in by_sls.values()] if path]
+        path, line, column = _named_at(named, sls)
+        return PillarRenderError(message, file=path, line=line, column=column, sls=sls, minion=minion_id,
+                                 missing=wanted, detail=detail)
+    top = _TOP_ERROR.match(error)
     if top:
         path = _top_file(pillar_roots, top.group("sls"))
         why = _clean_why(top.group("why"))
-        lines = _LINE.findall(why)
-        line = int(lines[-1]) if lines and path else None
+        line, column = _position(why) if path else (None, None)
         where = (display_path(path) + (f":{line}" if line else "")) if path else "the pillar top file"
         return PillarRenderError(f"{where}: cannot render the top file for minion {minion_id!r}: {why}{more}",
-                                 file=path, line=line, minion=minion_id)
-    match = _SLS_ERROR.match(first)
+                                 file=path, line=line, minion=minion_id, column=column,
+                                 detail=f"cannot render the top file: {why}")
+    match = _SLS_ERROR.match(error)
     if not match:
-        return PillarRenderError(f"pillar for minion {minion_id!r} does not compile: {_one_line(first)}{more}", minion=minion_id)
+        return PillarRenderError(f"pillar for minion {minion_id!r} does not compile: {_one_line(error)}{more}",
+                                 minion=minion_id, detail=f"the pillar does not compile: {_one_line(error)}")
     sls = match.group("sls")
     why = _clean_why(match.group("why"))
-    lines = _LINE.findall(why)
-    line = int(lines[-1]) if lines else None
+    line, column = _position(why)
     record = by_sls.get(sls)
     path = record.path if record else None
     where = display_path(path) if path else f"SLS {sls!r}"
@@ -426,7 +719,33 @@ def _render_error(errors, records, minion_id, pillar_roots):
     if path and line and _has_template_markers(path) and "Jinja" not in why:
         rendered_note = " (the line is in the Jinja output, not the source)"
     message = f"{location}: cannot render SLS {sls!r} for minion {minion_id!r}: {why}{rendered_note}{more}"
-    return PillarRenderError(message, file=path, line=line, sls=sls, minion=minion_id)
+    return PillarRenderError(message, file=path, line=line, sls=sls, minion=minion_id, column=column,
+                             detail=f"cannot render SLS {sls!r}: {why}{rendered_note}")
+
+
+def _named_at(paths, sls):
+    """``(path, line, column)`` of the first of ``paths`` that names ``sls`` as a list item, else ``None`` thrice."""
+    item = re.compile(rf"^\s*-\s*['\"]?{re.escape(sls)}['\"]?\s*(:|#|$)")
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        for number, text in enumerate(lines, 1):
+            if item.match(text):
+                return path, number, text.index(sls) + 1
+    return None, None, None
+
+
+def _position(why):
+    """``(line, column)`` of the last place Salt's message names (``line 29, column 5``), else ``(None, None)``."""
+    lines = _LINE.findall(why)
+    if not lines:
+        return None, None
+    columns = _COLUMN.findall(why)
+    column = int(columns[-1][1]) if columns and columns[-1][0] == lines[-1] else None
+    return int(lines[-1]), column
 
 
 def _has_template_markers(path):

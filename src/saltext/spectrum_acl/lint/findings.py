@@ -12,15 +12,18 @@ and one check per judged origin.
 """
 
 
+import hashlib
+import json
 import re
 
 from saltext.spectrum_acl.apps.model import app_key
 from saltext.spectrum_acl.lint.compile import display_path
-from saltext.spectrum_acl.lint.locate import Locator
+from saltext.spectrum_acl.lint.locate import Locator, field_steps
 from saltext.spectrum_acl.settings import ignored_settings_notice
 
 #: Every finding kind, in the order reports list them. See the README's lint section.
 KINDS = {
+    "render": "a pillar file the change under check touched does not render (with --changed-files or --changed)",
     "shape": "the app's shape is wrong, or an origin is not written in a form strict parsing accepts",
     "edge_ip_collision": "one static edge IP is claimed by two apps",
     "edge_ip_space": "a static edge IP is in reserved space, or in space the app's account neither owns nor holds",
@@ -35,8 +38,11 @@ KINDS = {
     "no_apps": "a linted minion's pillar has no apps key (warning)",
     "not_linted": "an SLS file that mentions the apps key is in no linted minion's pillar (warning)",
 }
+#: Kinds that are warnings: they never fail the lint.
+WARNING_KINDS = frozenset(("no_apps", "not_linted"))
 
 _ABSENT = object()
+_POSITION = re.compile(r"\[\d+\]")
 #: An unquoted YAML 1.1 base-60 number: ``22:22`` is read as 1342, ``1:00:00`` as 3600.
 _SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+")
 #: Fields a person writes as a number, where a base-60 reading silently changes the value.
@@ -59,14 +65,19 @@ class Collector:
         self.sources = {}
         self._findings = {}
         self._checks = {}
+        self._recording = None  # the keys an app's findings and checks use, while it is added
+        self._memo = {}  # (app, id(entry)) -> (entry, where it is defined, keys): the same app on another minion
+        self._own = {}  # id(apps mapping of an SLS) -> (it, {app name: its block})
 
     # -- adding ---------------------------------------------------------------
 
     def _finding(self, minion_id, severity, kind, message, app=None, field=None, origin=None,
-                 file=None, line=None, reasons=None, account_id=None, cycle=None):
+                 file=None, line=None, reasons=None, account_id=None, cycle=None, column=None):
         key = (severity, kind, app, field, origin, message, file, line)
         finding = self._findings.get(key)
         if finding is None:
+            if column is None and file and line:
+                column = self._column(file, line, app, field, origin)
             finding = self._findings[key] = {
                 "severity": severity,
                 "kind": kind,
@@ -76,6 +87,7 @@ class Collector:
                 "account_id": account_id,
                 "file": display_path(file) if file else None,
                 "line": line,
+                "column": column,
                 "message": message,
                 "reasons": list(reasons or []),
                 "cycle": cycle,
@@ -84,6 +96,8 @@ class Collector:
         for minion in [minion_id] if isinstance(minion_id, str) else minion_id:
             if minion not in finding["minions"]:
                 finding["minions"].append(minion)
+        if self._recording is not None:
+            self._recording.append((self._findings, key))
 
     def _check(self, minion_id, app, name, file, line, failure=None, kind=None, where=None):
         key = (app, name, file)
@@ -97,6 +111,60 @@ class Collector:
             check["minions"].append(minion_id)
         if failure is not None and (kind, failure, where) not in check["failures"]:
             check["failures"].append((kind, failure, where))
+        if self._recording is not None:
+            self._recording.append((self._checks, key))
+
+    def _column(self, path, line, app, field, origin):
+        """1-based column of what a finding is about on its line: the origin, the field's key, the app."""
+        lines = Locator(self.key_parts, self.sources).source(path).lines
+        if not 0 < line <= len(lines):
+            return None
+        text = lines[line - 1]
+        keys = [step for step in field_steps(field) if isinstance(step, str)]
+        needles = []
+        if origin:
+            needles.append(origin[:-len(" (origin_dns)")] if origin.endswith(" (origin_dns)") else origin)
+        if keys:
+            needles += [f"{keys[-1]}:", keys[-1]]
+        if app:
+            needles.append(f"{app}:")
+        for needle in needles:
+            found = text.find(needle)
+            if found >= 0:
+                return found + 1
+        return len(text) - len(text.lstrip()) + 1
+
+    def render(self, minion_id, error):
+        """A ``render`` error at the file (line, column) Salt names: a file the change under check touched."""
+        self._finding(minion_id, "error", "render", error.detail, file=error.file, line=error.line, column=error.column)
+
+    def _replay(self, minion_id, keys):
+        """Add ``minion_id`` to findings and checks another minion's identical app already made."""
+        for table, key in keys:
+            minions = table[key]["minions"]
+            if minion_id not in minions:
+                minions.append(minion_id)
+
+    def _defined_at(self, records, written, all_records):
+        """What decides where an app's findings point: its SLS files and what each defines for it."""
+        if records:
+            return tuple((record.path, self.own_app(record.data, written)) for record in records)
+        return ("by name", tuple(record.path for record in all_records))
+
+    def own_app(self, data, app):
+        """What the SLS ``data`` itself defines as ``app`` under the pillar key, or ``None``."""
+        node = data
+        for part in self.key_parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return None
+        known = self._own.get(id(node))  # by the apps mapping, which minion ids rendering the same text share
+        if known is None or known[0] is not node:
+            apps = {}
+            for name, value in node.items():
+                apps.setdefault(str(name), value)  # the first spelling, as a scan would find it
+            known = self._own[id(node)] = (node, apps)
+        return known[1].get(app)
 
     def _key_location(self, locator, records):
         """File and line of the last SLS that sets the pillar key itself (e.g. ``apps: [...]``)."""
@@ -146,10 +214,18 @@ class Collector:
         originals = {app_key(name): name for name in raw_apps} if isinstance(raw_apps, dict) else {}
         edges = {}
         pending = []
+        added = {}  # app -> the keys of its findings and checks, kept for the same app on other minions
         for app, entry in report["apps"].items():
             raw = raw_apps.get(originals.get(app, app)) if originals else None
             written = str(originals.get(app, app))  # how the name is spelt in the source
-            where = _Where(locator, written, definitions.get(written), compiled.records)
+            defined_at = self._defined_at(definitions.get(written), written, compiled.records)
+            memo = self._memo.get((app, id(entry)))
+            if memo is not None and memo[0] is entry and _same(memo[1], defined_at):
+                self._replay(minion_id, memo[2])
+                continue
+            keys = self._recording = []
+            added[app] = (entry, defined_at, keys)
+            where = _Where(locator, written, definitions.get(written), compiled.records, self)
             definition_failures = []
             for field, text, line in _base60_numbers(where, raw):
                 message = (
@@ -200,21 +276,29 @@ class Collector:
                 for target in targets:
                     edges.setdefault(app, set()).add(target)
                 pending.append((app, field, verdict, ofile, oline, message, kind, targets, name))
+            self._recording = None
         cycles = _cycles(edges)
         for app, field, verdict, ofile, oline, message, kind, targets, name in pending:
             cycle = next((cycles[(app, t)] for t in targets if (app, t) in cycles), None)
             shown = message + (f" [cycle: {' -> '.join(cycle)}]" if cycle else "")
+            self._recording = added[app][2]
             self._finding(minion_id, "error", kind, shown, app=app, field=field, origin=verdict["origin"],
                           file=ofile, line=oline, reasons=verdict["reasons"], account_id=verdict.get("account_id"),
                           cycle=cycle)
             self._check(minion_id, app, name, ofile, oline, shown, kind, _location(ofile, oline))
+        self._recording = None
+        for app, (entry, defined_at, keys) in added.items():
+            if app not in edges:  # an origin at an app's edge IP: its loop depends on the other apps
+                self._memo[(app, id(entry))] = (entry, defined_at, keys)
 
     # -- reading --------------------------------------------------------------
 
     def findings(self):
         """Findings sorted by file, line, app; ``minions`` lists where they apply."""
-        found = list(self._findings.values())
-        found.sort(key=lambda f: (f["severity"] != "error", f["file"] or "~", f["line"] or 0, f["app"] or "", f["field"] or ""))
+        found = sorted(self._findings.values(), key=finding_order)
+        for finding in found:
+            finding["fingerprint"] = fingerprint(finding)
+            finding["baseline"] = None
         return found
 
     def checks(self):
@@ -229,12 +313,40 @@ class Collector:
         return result
 
 
+def fingerprint(finding):
+    """A stable id of a finding: kind, app, field, account and origin (else message); no file or line.
+
+    >>> fingerprint({"kind": "reserved", "app": "db", "field": "origin_direct[2]", "account_id": "acme",
+    ...              "origin": "tcp://10.0.0.1:5432", "message": "..."}) == fingerprint(
+    ...     {"kind": "reserved", "app": "db", "field": "origin_direct[0]", "account_id": "acme",
+    ...      "origin": "tcp://10.0.0.1:5432", "message": "another wording", "line": 9})
+    True
+    """
+    if finding.get("origin") is not None:
+        value = finding["origin"]
+    elif finding.get("kind") == "render":
+        value = finding.get("file")
+    else:
+        value = _POSITION.sub("[]", str(finding.get("message")))
+    field = finding.get("field")
+    parts = [finding.get("kind"), finding.get("app"), _POSITION.sub("[]", field) if field else field,
+             finding.get("account_id"), value]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def finding_order(finding):
+    """Errors first, then by file, line, app and field."""
+    return (finding["severity"] != "error", finding["file"] or "~", finding["line"] or 0, finding["app"] or "",
+            finding["field"] or "")
+
+
 class _Where:
     """Where an app's fields come from: the last SLS (in merge order) that sets the field."""
 
-    def __init__(self, locator, app, records, all_records):
+    def __init__(self, locator, app, records, all_records, collector):
         self.locator = locator
         self.app = app
+        self.collector = collector
         self.records = records or []
         if not self.records:
             paths = locator.find_by_name(app, all_records)
@@ -248,7 +360,7 @@ class _Where:
         chosen = self.records[-1]
         if first is not None:
             for record in reversed(self.records):
-                own = _own_app(record.data, self.locator.key_parts, self.app)
+                own = self.collector.own_app(record.data, self.app)
                 if isinstance(own, dict) and first in own:
                     return record
         return chosen
@@ -282,18 +394,13 @@ def _location(path, line):
     return f"{display_path(path)}:{line}" if line else display_path(path)
 
 
-def _own_app(data, key_parts, app):
-    node = data
-    for part in key_parts:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    if not isinstance(node, dict):
-        return None
-    for name, value in node.items():
-        if str(name) == app:
-            return value
-    return None
+def _same(defined, other):
+    """Two results of ``Collector._defined_at`` agree: same files, and the very same rendered blocks."""
+    if defined[0] == "by name" or other[0] == "by name":
+        return defined == other
+    return len(defined) == len(other) and all(
+        path == other_path and own is other_own for (path, own), (other_path, other_own) in zip(defined, other)
+    )
 
 
 def _nested(raw, field):

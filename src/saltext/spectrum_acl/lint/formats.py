@@ -1,16 +1,20 @@
-"""Output formats of ``spectrum-acl lint``: text, json, junit and github.
+"""Output formats of ``spectrum-acl lint``: text, json, junit, github and sarif.
 
-All four are written from one result document, the ``json`` format itself,
-whose shape is :data:`JSON_SCHEMA` (JSON Schema, draft 2020-12).
+All of them are written from one result document, the ``json`` format itself,
+whose shape is :data:`JSON_SCHEMA` (JSON Schema, draft 2020-12); ``sarif`` is
+:mod:`saltext.spectrum_acl.lint.sarif`.
 """
 
 import json
 import xml.etree.ElementTree as ET
 
-from saltext.spectrum_acl.lint.findings import KINDS
+import msgspec
+
+from saltext.spectrum_acl.lint import sarif
+from saltext.spectrum_acl.lint.findings import KINDS, WARNING_KINDS
 
 SCHEMA_ID = "spectrum-acl-lint/1"
-FORMATS = ("text", "json", "junit", "github")
+FORMATS = ("text", "json", "junit", "github", "sarif")
 
 _NULLABLE_STR = {"type": ["string", "null"]}
 _NULLABLE_INT = {"type": ["integer", "null"], "minimum": 1}
@@ -62,8 +66,8 @@ JSON_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["severity", "kind", "app", "field", "origin", "account_id", "file", "line", "message",
-                             "reasons", "cycle", "minions"],
+                "required": ["severity", "kind", "app", "field", "origin", "account_id", "file", "line", "column",
+                             "message", "reasons", "cycle", "minions", "fingerprint", "baseline"],
                 "additionalProperties": False,
                 "properties": {
                     "severity": {"enum": ["error", "warning"]},
@@ -74,11 +78,17 @@ JSON_SCHEMA = {
                     "account_id": _NULLABLE_STR,
                     "file": {"type": ["string", "null"], "description": "relative to the working directory when below it"},
                     "line": _NULLABLE_INT,
+                    "column": _NULLABLE_INT,
                     "message": {"type": "string"},
                     "reasons": {"type": "array", "items": {"type": "string"}},
                     "cycle": {"type": ["array", "null"], "items": {"type": "string"},
                               "description": "apps of the loop this origin closes, first == last"},
                     "minions": {"type": "array", "items": {"type": "string"}},
+                    "fingerprint": {"type": "string", "description": "stable id: kind, app, field, account, origin "
+                                    "(else message); no file, line or list position. --baseline matches on it"},
+                    "baseline": {"enum": ["new", "existing", None],
+                                 "description": "with --baseline: whether the base branch report has it (existing "
+                                 "errors become warnings); else null"},
                 },
             },
         },
@@ -105,6 +115,7 @@ JSON_SCHEMA = {
                                 "kind": {"enum": list(KINDS)},
                                 "message": {"type": "string"},
                                 "where": {"type": ["string", "null"], "description": "FILE:LINE of the failing field"},
+                                "baseline": {"enum": ["new", "existing"], "description": "with --baseline"},
                             },
                         },
                     },
@@ -125,6 +136,15 @@ JSON_SCHEMA = {
                 "errors": {"type": "integer"},
                 "warnings": {"type": "integer"},
                 "by_kind": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "baseline": {
+                    "type": ["object", "null"],
+                    "description": "with --baseline: errors new since the base branch, findings already there, "
+                    "base branch errors now gone",
+                    "required": ["file", "new", "existing", "fixed"],
+                    "additionalProperties": False,
+                    "properties": {"file": {"type": "string"}, "new": {"type": "integer"},
+                                   "existing": {"type": "integer"}, "fixed": {"type": "integer"}},
+                },
             },
         },
         "timings": {
@@ -163,14 +183,27 @@ def summary_line(result):
         f"({s['origins_denied']} denied), {_n(s['errors'], 'error')}, {_n(s['warnings'], 'warning')}; "
         f"minion{'s' if len(result['minions']) != 1 else ''} {minions}"
     )
-    return line + (f" ({kinds})" if kinds else "")
+    line += f" ({kinds})" if kinds else ""
+    base = s.get("baseline")
+    if base:
+        line += f"; baseline: {base['new']} new, {base['existing']} existing, {base['fixed']} fixed"
+    return line
+
+
+def _text_line(finding, result, label):
+    app = f"{finding['app']}: " if finding["app"] else ""
+    return f"{_where(finding)}: {app}{label}: {finding['message']}{_minions_suffix(finding, result)}\n"
 
 
 def write_text(result, out, verbose=False):
+    existing = [f for f in result["findings"] if f.get("baseline") == "existing"]
     for finding in result["findings"]:
-        label = finding["kind"] if finding["severity"] == "error" else f"warning: {finding['kind']}"
-        app = f"{finding['app']}: " if finding["app"] else ""
-        out.write(f"{_where(finding)}: {app}{label}: {finding['message']}{_minions_suffix(finding, result)}\n")
+        if finding.get("baseline") != "existing":
+            label = finding["kind"] if finding["severity"] == "error" else f"warning: {finding['kind']}"
+            out.write(_text_line(finding, result, label))
+    if existing:
+        out.write(f"already on the base branch (--baseline), not failing: {len(existing)}\n")
+        out.writelines(_text_line(finding, result, f"existing: {finding['kind']}") for finding in existing)
     if verbose:
         for check in result["checks"]:
             if check["passed"]:
@@ -179,8 +212,26 @@ def write_text(result, out, verbose=False):
 
 
 def write_json(result, out):
-    json.dump(result, out, indent=2, sort_keys=False)
-    out.write("\n")
+    _write_json_document(result, out)
+
+
+def _write_json_document(document, out):
+    """``json.dump(document, out, indent=2)`` and a newline, made by msgspec in C when that gives the same text
+    (ASCII); as bytes when ``out`` is a file with a binary buffer."""
+    try:
+        encoded = msgspec.json.format(msgspec.json.encode(document), indent=2)
+    except (TypeError, ValueError, OverflowError):
+        encoded = b"\x80"
+    if not encoded.isascii():
+        out.write(json.dumps(document, indent=2) + "\n")
+        return
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(encoded.decode("ascii") + "\n")
+        return
+    out.flush()
+    buffer.write(encoded + b"\n")
+    buffer.flush()
 
 
 def _escape_data(text):
@@ -211,16 +262,21 @@ def write_github(result, out):
     out.write(summary_line(result) + "\n")
 
 
+def _already_there(check):
+    return bool(check["failures"]) and all(f.get("baseline") == "existing" for f in check["failures"])
+
+
 def write_junit(result, out):
     suites = {}
     for check in result["checks"]:
         suites.setdefault(check["file"] or "(no file)", []).append(check)
     root = ET.Element("testsuites", name="spectrum-acl lint")
-    total = failures = 0
+    total = failures = skipped = 0
     for file, checks in suites.items():
-        failed = sum(1 for c in checks if not c["passed"])
+        old = sum(1 for c in checks if _already_there(c))
+        failed = sum(1 for c in checks if not c["passed"]) - old
         suite = ET.SubElement(root, "testsuite", name=file, tests=str(len(checks)), failures=str(failed),
-                              errors="0", skipped="0")
+                              errors="0", skipped=str(old))
         for check in checks:
             attrs = {"classname": file, "name": check["name"]}
             if check["file"]:
@@ -228,7 +284,9 @@ def write_junit(result, out):
                 if check["line"]:
                     attrs["line"] = str(check["line"])
             case = ET.SubElement(suite, "testcase", attrs)
-            if check["failures"]:
+            if _already_there(check):  # --baseline: on the base branch already; shown, not failing
+                ET.SubElement(case, "skipped", message="already on the base branch: " + check["failures"][0]["message"])
+            elif check["failures"]:
                 first = check["failures"][0]
                 failure = ET.SubElement(case, "failure", type=first["kind"], message=first["message"])
                 lines = [f"{f['where'] or '(no file)'}: {f['kind']}: {f['message']}" for f in check["failures"]]
@@ -237,10 +295,8 @@ def write_junit(result, out):
                 failure.text = "\n".join(lines)
         total += len(checks)
         failures += failed
-    root.set("tests", str(total))
-    root.set("failures", str(failures))
-    root.set("errors", "0")
-    warnings = [f for f in result["findings"] if f["severity"] == "warning"]
+        skipped += old
+    warnings = [f for f in result["findings"] if f["kind"] in WARNING_KINDS]
     if warnings:  # shown as skipped test cases: visible, and they do not fail the run
         suite = ET.SubElement(root, "testsuite", name="spectrum-acl lint warnings", tests=str(len(warnings)),
                               failures="0", errors="0", skipped=str(len(warnings)))
@@ -249,8 +305,12 @@ def write_junit(result, out):
                                  name=f"warning {finding['kind']}: {finding['file'] or finding['message']}")
             ET.SubElement(case, "skipped", message=finding["message"])
         total += len(warnings)
-        root.set("tests", str(total))
-        root.set("skipped", str(len(warnings)))
+        skipped += len(warnings)
+    root.set("tests", str(total))
+    root.set("failures", str(failures))
+    root.set("errors", "0")
+    if skipped:
+        root.set("skipped", str(skipped))
     ET.indent(root)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(ET.tostring(root, encoding="unicode"))
@@ -264,5 +324,7 @@ def write(result, fmt, out, verbose=False):
         write_junit(result, out)
     elif fmt == "github":
         write_github(result, out)
+    elif fmt == "sarif":
+        _write_json_document(sarif.document(result), out)
     else:
         write_text(result, out, verbose=verbose)

@@ -3,7 +3,8 @@
     spectrum-acl lint --pillar-root pillar/ [--minion-id edge01 ...]
                       [--minion-config minion | -c CONFIG_DIR]
                       [--data prefixes.yaml | --api-url URL] [--static-hosts FILE] [--offline]
-                      [--format text|json|junit|github] [--output FILE]
+                      [--changed-files FILE] [--baseline base.json]
+                      [--format text|json|junit|github|sarif] [--output FILE] [--report FORMAT=FILE]
 
 No master and no minion run. Salt's own code compiles the pillar for each
 minion id (``top.sls`` matching, ``include``, Jinja and the other renderers,
@@ -39,21 +40,43 @@ variable is then removed and the ``spectrum_acl`` section is not in the ``opts``
 templates see. The lint's configuration (minion config, prefix data, the
 workflow) must come from the base branch, never from the PR under check.
 
-Exit codes: 0 every app passes; 1 violations; 2 usage, configuration or data
-errors, including a pillar that does not render (the message names the file,
-line when Salt gives one, and why).
+Exit codes (:mod:`saltext.spectrum_acl.lint.blame` says whose problem each is):
+0 every app passes; 1 findings in the pillar, the change's own (with
+``--baseline``, only those new since the base branch; with ``--changed-files``,
+render errors in files the change touched too); 2 the lint could not judge the
+pillar: usage, configuration, prefix data, the Addressing API failing, or a
+pillar file that does not render and that the change did not touch (the message
+names the file, line when Salt gives one, and why, and says that it is not the
+change's fault).
+
+In CI: ``$GITHUB_STEP_SUMMARY`` gets a Markdown table of the findings
+(:mod:`~saltext.spectrum_acl.lint.summary`), ``--format sarif`` is for code
+scanning (:mod:`~saltext.spectrum_acl.lint.sarif`), and at a terminal a run over
+two seconds shows a progress line on stderr (:mod:`~saltext.spectrum_acl.lint.progress`).
+Many minion ids share renders and verdicts (:class:`~saltext.spectrum_acl.lint.compile.RenderCache`,
+:mod:`~saltext.spectrum_acl.lint.reuse`).
 """
 
+import argparse
+import gc
 import json
 import os
 import sys
 import time
 from collections.abc import Mapping
 
-from saltext.spectrum_acl.apps.model import MAX_APP_DEPTH, NestingTooDeep, plain
-from saltext.spectrum_acl.cli.exit_codes import EXIT_OK, EXIT_VIOLATIONS
+from saltext.spectrum_acl.cli.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_VIOLATIONS
 from saltext.spectrum_acl.core.resolver import Resolver
 from saltext.spectrum_acl.errors import SpectrumAclError
+from saltext.spectrum_acl.lint.baseline import apply as apply_baseline
+from saltext.spectrum_acl.lint.baseline import load as load_baseline
+from saltext.spectrum_acl.lint.blame import (
+    INFRASTRUCTURE_NOTE,
+    LintInfrastructureError,
+    OutageWatch,
+    blame_render_errors,
+    changed_files,
+)
 from saltext.spectrum_acl.lint.compile import (
     DEFAULT_MINION_ID,
     LOG_LEVELS,
@@ -74,6 +97,12 @@ from saltext.spectrum_acl.lint.formats import (
     summary_line,
     write,
 )
+from saltext.spectrum_acl.lint.progress import Progress
+from saltext.spectrum_acl.lint.reuse import AppReuse
+from saltext.spectrum_acl.lint.summary import annotation_overflow
+from saltext.spectrum_acl.lint.summary import append as append_summary
+from saltext.spectrum_acl.lint.summary import infrastructure_markdown as infrastructure_summary
+from saltext.spectrum_acl.lint.summary import markdown as job_summary
 from saltext.spectrum_acl.runtime import Runtime
 from saltext.spectrum_acl.settings import (
     DEFAULT_PILLAR_KEY,
@@ -85,6 +114,9 @@ from saltext.spectrum_acl.settings import (
     static_hosts_problem,
 )
 
+#: GitHub Actions' job summary file, appended to when set.
+ENV_STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+
 
 def add_command(commands):
     """Register ``lint`` on the ``spectrum-acl`` subparsers."""
@@ -94,7 +126,8 @@ def add_command(commands):
         description=(
             "Compile the pillar with Salt's renderers, include and top.sls matching for each minion id, "
             "then check every app: shape, every origin, edge IP loops and collisions, apps defined twice. "
-            "Exit 0 all pass, 1 violations, 2 usage/config/data/render errors."
+            "Exit 0 all pass, 1 findings in the pillar, 2 the lint could not judge it (configuration, prefix data, "
+            "Addressing API, or a pillar file the change did not touch)."
         ),
     )
     lint.set_defaults(func=run_lint)
@@ -119,43 +152,94 @@ def add_command(commands):
     config.add_argument("--cache-dir", metavar="DIR",
                         help="keep a compiled index of the prefix data here, for fast repeat runs (or spectrum_acl:cache_dir)")
     config.add_argument("--offline", action="store_true", help="resolve origin_dns names only from static hosts; others are denied")
+    change = lint.add_argument_group("the change under check (CI)")
+    change.add_argument("--changed-files", metavar="FILE",
+                        help="files the change touched, one a line ('-': standard input), as `git diff --name-only "
+                             "BASE...HEAD` prints them: a render error in one of them is a finding (exit 1), "
+                             "elsewhere exit 2")
+    change.add_argument("--changed", action="extend", nargs="+", metavar="PATH", help="like --changed-files, as arguments")
+    change.add_argument("--baseline", metavar="FILE",
+                        help="--format json report of the base branch: only new findings fail; existing ones are warnings")
     output = lint.add_argument_group("output")
-    output.add_argument("--format", choices=FORMATS, default="text", help="text (default), json, junit or github")
+    output.add_argument("--format", choices=FORMATS, default="text", help="text (default), json, junit, github or sarif")
     output.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE and print only the summary line")
+    output.add_argument("--report", action="append", type=_report_option, default=[], metavar="FORMAT=FILE",
+                        help="also write the report in FORMAT to FILE, from the same run (repeatable), "
+                             "e.g. --format github --report sarif=spectrum-acl.sarif")
     output.add_argument("-v", "--verbose", action="store_true", help="text: list passing checks too")
     output.add_argument("--json-schema", action="store_true", help="print the JSON Schema of --format json and exit")
     output.add_argument("--timings", action="store_true", help="print seconds spent rendering, loading data, checking and reporting to stderr")
+    output.add_argument("--no-summary", action="store_true",
+                        help=f"do not append the Markdown job summary to ${ENV_STEP_SUMMARY} (GitHub Actions sets it)")
     output.add_argument("-l", "--log-level", choices=LOG_LEVELS, default="quiet", help="Salt's log records on stderr (default quiet)")
 
 
 def run_lint(args, out):
-    """Run the lint; return the exit code. ``SpectrumAclError`` (exit 2) goes to the CLI."""
+    """Run the lint; return the exit code (2, with a note that the change is not at fault, when it cannot run)."""
     if args.json_schema:
         json.dump(JSON_SCHEMA, out, indent=2)
         out.write("\n")
         return EXIT_OK
     configure_logging(args.log_level)
+    summary_file = None if args.no_summary else os.environ.get(ENV_STEP_SUMMARY) or None
     try:
-        result = lint(args)
-    except PillarRenderError as exc:
-        if args.format == "github" and not args.output:
-            finding = {"severity": "error", "kind": "render", "app": None, "file": display_path(exc.file),
-                       "line": exc.line, "message": str(exc)}
-            out.write(github_line(finding) + "\n")
-        raise
-    if args.timings:
-        split = ", ".join(f"{key} {value:.3f} s" for key, value in result["timings"].items())
-        print(f"spectrum-acl lint: timings: {split}", file=sys.stderr)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                write(result, args.format, handle, verbose=args.verbose)
-        except OSError as exc:
-            raise LintConfigError(f"cannot write --output {args.output!r}: {exc}") from None
-        out.write(summary_line(result) + "\n")
-    else:
-        write(result, args.format, out, verbose=args.verbose)
+        with Progress("linting") as progress:
+            result = lint(args, progress)
+        if args.timings:
+            split = ", ".join(f"{key} {value:.3f} s" for key, value in result["timings"].items())
+            print(f"spectrum-acl lint: timings: {split}", file=sys.stderr)
+        overflow = annotation_overflow(result) if args.format == "github" else None
+        for fmt, path in args.report:
+            _write_file(result, fmt, path, args.verbose, "--report")
+        if args.output:
+            _write_file(result, args.format, args.output, args.verbose, "--output")
+            out.write(summary_line(result) + "\n")
+        else:
+            write(result, args.format, out, verbose=args.verbose)
+    except SpectrumAclError as exc:
+        return _could_not_run(exc, args, out, summary_file)
+    if overflow:
+        print(f"spectrum-acl lint: {overflow}", file=sys.stderr)
+    if summary_file:
+        _summary(summary_file, job_summary(result, summary_line(result), overflow))
     return result["exit_code"]
+
+
+def _report_option(text):
+    fmt, equals, path = text.partition("=")
+    if not equals or fmt not in FORMATS or not path:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=FILE with FORMAT one of {', '.join(FORMATS)} (got {text!r})")
+    return fmt, path
+
+
+def _write_file(result, fmt, path, verbose, option):
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            write(result, fmt, handle, verbose=verbose)
+    except OSError as exc:
+        raise LintInfrastructureError(f"cannot write {option} {path!r}: {exc}") from None
+
+
+def _could_not_run(exc, args, out, summary_file):
+    """Exit 2: the error, and that it is not the change's fault, on stderr, as an annotation and in the summary."""
+    message = str(exc)
+    if args.format == "github" and not args.output:
+        render = isinstance(exc, PillarRenderError)
+        finding = {"severity": "error", "kind": "render" if render else "infrastructure", "app": None,
+                   "file": display_path(exc.file) if render else None, "line": exc.line if render else None,
+                   "message": f"{message} (exit 2: not a finding against the change under check)"}
+        out.write(github_line(finding) + "\n")
+    print(f"spectrum-acl: error: {message}", file=sys.stderr)
+    print(f"spectrum-acl lint: {INFRASTRUCTURE_NOTE}", file=sys.stderr)
+    if summary_file:
+        _summary(summary_file, infrastructure_summary(message))
+    return EXIT_ERROR
+
+
+def _summary(path, text):
+    problem = append_summary(path, text)
+    if problem:
+        print(f"spectrum-acl lint: warning: {problem}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -259,13 +343,29 @@ def _scrub_token_environment(settings):
 # --------------------------------------------------------------------------- the run
 
 
-def lint(args):
-    """Compile, check and collect; return the result document (the ``json`` format)."""
+def lint(args, progress=None):
+    """Compile, check and collect; return the result document (the ``json`` format).
+
+    Raises :class:`~saltext.spectrum_acl.errors.SpectrumAclError` when the pillar cannot be
+    judged (exit 2): configuration, data, the Addressing API, a render error the change
+    under check is not known to have caused.
+    """
+    try:
+        return _lint(args, progress)
+    finally:
+        gc.unfreeze()
+
+
+def _lint(args, progress):
+    progress = progress or Progress("linting", delay=float("inf"))
     config_path = _config_path(args)
     file_config = read_config_file(config_path) if config_path else {}  # clear errors before Salt reads it
     minion_ids = list(dict.fromkeys(args.minion_ids or [str(file_config.get("id") or DEFAULT_MINION_ID)]))
+    changed = changed_files(args)
+    baseline = load_baseline(args.baseline, SCHEMA_ID) if args.baseline else None
     timings = {"render": 0.0, "data": 0.0, "check": 0.0, "report": 0.0}
-    context, minions, rendered, cache = {}, [], set(), {}
+    context, minions, rendered = {}, [], set()
+    reuse = AppReuse() if len(minion_ids) > 1 else None  # apps shared by minion ids are judged once
     with Compiler(config_path) as compiler:
         opts = _load(compiler, minion_ids[0])
         settings = _settings(args, opts)
@@ -275,15 +375,36 @@ def lint(args):
         roots = [os.path.abspath(root) for root in args.pillar_roots or []]
         compiler.configure(roots, args.pillarenv, grains)
         started = time.perf_counter()
+        progress.update("loading prefix data")
         guard = _guard(compiler, settings, args.offline)
+        outage = None
+        if guard.remote is not None:  # an API failure is exit 2, not a denial of every origin
+            guard.remote = outage = OutageWatch(guard.remote)
         timings["data"] += time.perf_counter() - started
         _scrub_token_environment(settings)  # read once above; PR templates run below
         key_parts = settings.pillar_key.split(":")
         # Lines of passing checks are shown only by json, junit and --verbose text.
         collector = Collector(key_parts, lines_for_passing=args.format in ("json", "junit") or args.verbose)
-        for minion_id in minion_ids:
+        for number, minion_id in enumerate(minion_ids):
+            progress.update(f"{number}/{len(minion_ids)} minion renders")
             started = time.perf_counter()
-            compiled = _compile(compiler, minion_id)
+            try:
+                compiled = _compile(compiler, minion_id)
+            except PillarRenderError as exc:
+                timings["render"] += time.perf_counter() - started
+                if changed is None:
+                    raise
+                own, elsewhere = blame_render_errors(exc, changed, compiler.pillar_roots_in_use)
+                if elsewhere:
+                    raise LintInfrastructureError(
+                        f"{elsewhere[0]} (a pillar file the change did not touch"
+                        + (f"; {len(elsewhere) - 1} more such errors" if len(elsewhere) > 1 else "") + ")"
+                    ) from None
+                for error in own:  # the change broke these files: findings of the change (exit 1)
+                    collector.render(minion_id, error)
+                rendered.update(exc.rendered)
+                minions.append({"id": minion_id, "sls": [], "allowed": False, "report": None, "rendered": False})
+                continue
             timings["render"] += time.perf_counter() - started
             rendered.update(record.path for record in compiled.records if record.path)
             minion = {
@@ -293,8 +414,9 @@ def lint(args):
                 "report": None,
             }
             minions.append(minion)
+            progress.update(f"{number}/{len(minion_ids)} minion renders, checking {minion_id}")
             started = time.perf_counter()
-            checked = _check(compiled, context, settings, guard, args, key_parts, cache, len(minion_ids) > 1)
+            checked = _check(compiled, context, settings, guard, args, key_parts, reuse)
             timings["check"] += time.perf_counter() - started
             started = time.perf_counter()
             for key in pillar_settings_keys(compiled.pillar):
@@ -306,8 +428,16 @@ def lint(args):
                 minion["report"] = checked["report"]
                 collector.add_minion(compiled, checked["raw_apps"], checked["report"], checked["default_account_id"])
             timings["report"] += time.perf_counter() - started
+            # What this minion made (pillar, report) lives to the end of the run: collections for the
+            # next minions need not walk it again.
+            gc.collect(1)
+            gc.freeze()
         pillar_roots = compiler.pillar_roots_in_use
-    if all(minion["report"] is None for minion in minions):
+    if outage is not None:
+        outage.raise_if_failed()
+    progress.update(f"{len(minion_ids)}/{len(minion_ids)} minion renders, reporting")
+    rendered_minions = [minion for minion in minions if minion.pop("rendered", True)]
+    if rendered_minions and all(minion["report"] is None for minion in rendered_minions):
         raise LintConfigError(
             f"no apps to lint: the pillar of {', '.join(repr(m) for m in minion_ids)} has no "
             f"{':'.join(key_parts)!r}; pass --minion-id with ids your top.sls targets"
@@ -319,6 +449,8 @@ def lint(args):
                            f"{display_path(path)} mentions {key_parts[0]!r} but is in the pillar of no linted minion "
                            f"({', '.join(minion_ids)}); its apps were not checked", file=path)
     result = _result(collector, minions, pillar_roots, timings)
+    if baseline is not None:
+        apply_baseline(result, baseline)
     timings["report"] += time.perf_counter() - started
     result["timings"] = {key: round(value, 4) for key, value in timings.items()}
     return result
@@ -365,27 +497,18 @@ def _guard(compiler, settings, offline):
     return guard
 
 
-def _check(compiled, context, settings, guard, args, key_parts, cache, use_cache):
+def _check(compiled, context, settings, guard, args, key_parts, reuse):
     """Run ``check_apps`` through the Salt glue; ``{"report": None}`` when the pillar has no apps."""
     raw_apps = _lookup(compiled.pillar, key_parts)
     if raw_apps is _MISSING:
         return {"report": None}
     runtime = Runtime(None, context, compiled.pillar, compiled.opts, settings=settings, guard=guard)
     default_account_id = runtime.default_account_id(args.account_id)
-    key = None
-    if use_cache:
-        try:
-            key = json.dumps([plain(raw_apps, MAX_APP_DEPTH + 2), default_account_id], sort_keys=True, default=repr)
-        except NestingTooDeep:
-            pass  # check_apps reports it; such a pillar is not worth a cache entry
-
-    if key is not None and key in cache:
-        report = cache[key]
-    else:
+    if reuse is None:
         # The very call salt-call spectrum_acl.check_apps makes: same pillar key, accounts and guard.
         report, _ = runtime.check_apps(account_id=args.account_id)
-        if key is not None:
-            cache[key] = report
+    else:  # many minion ids: the same call, with each app's part judged once (lint/reuse.py)
+        report = reuse.report(runtime, raw_apps, default_account_id, args.account_id)
     return {"report": report, "raw_apps": raw_apps, "default_account_id": default_account_id}
 
 
@@ -427,6 +550,7 @@ def _result(collector, minions, pillar_roots, timings):
             "errors": len(errors),
             "warnings": len(findings) - len(errors),
             "by_kind": by_kind,
+            "baseline": None,
         },
         "timings": timings,
     }
