@@ -26,7 +26,7 @@ docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs build/docs
 	@echo "The manual: build/docs/index.html"
 
-# make bench: every benchmark, then a table of every goal (about 12 minutes on 2 cores).
+# make bench: every benchmark, then a table of every goal (about 6 minutes on 2 cores).
 # BENCH_ARGS go to benchmarks/run.py all; the default includes the 4x10^6 entries goal
 # (--big, about 2 minutes of it). A quick look: BENCH_ARGS="--entries 100000 --apps 100,1000 --rounds 2"
 BENCH_ARGS ?= --big
