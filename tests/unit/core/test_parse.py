@@ -461,3 +461,21 @@ def test_the_quick_hostname_path_takes_only_what_the_strict_one_takes(seed):
         except OriginSyntaxError:
             got = None
         assert got == expected, text
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("10.0.0.0/8", (4, 0x0A000000, 8)),
+        ("2606:4700::/32", (6, 0x26064700 << 96, 32)),
+        ("104.16.5.20", (4, 0x68100514, 32)),
+    ],
+)
+def test_cidr_parts_of_good_cidrs(value, expected):
+    assert parse.cidr_parts(value) == expected == parse.cidr_ints(value)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.1/8", "127.1", "10.0.0.0/33", 167772160, None, ""])
+def test_cidr_parts_refuses_what_the_strict_parser_refuses(value):
+    with pytest.raises(OriginSyntaxError):
+        parse.cidr_parts(value)

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from saltext.spectrum_acl.api.protocol import BINDINGS_PATH, DELEGATIONS_PATH, IPS_PATH, MAX_PER_PAGE, PREFIXES_PATH
-from saltext.spectrum_acl.core.parse import cidr_ints, parse_network
+from saltext.spectrum_acl.core.parse import cidr_parts
 from saltext.spectrum_acl.core.ranges import HOSTMASKS, cidr_text
 from saltext.spectrum_acl.data import prefix_data, safe_files
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
@@ -395,14 +395,10 @@ class Converter:
     def cidr(self, item, where):
         """``(version, first, prefixlen)`` of ``item['cidr']``, strictly parsed."""
         value = item.get("cidr")
-        parts = cidr_ints(value) if type(value) is str else None
-        if parts is not None:
-            return parts
         try:
-            network = parse_network(value)
+            return cidr_parts(value)
         except OriginSyntaxError as exc:
             raise self._bad(where, "cidr", value, f"is not a CIDR: {exc}") from None
-        return network.version, network.first, network.prefixlen
 
     def prefix(self, item, account, where):
         """A prefix listed for ``account``: its ``account_id`` (when given) must be that account."""

@@ -244,6 +244,16 @@ def cidr_ints(text):
     return family.version, value, prefixlen
 
 
+def cidr_parts(value):
+    """``(version, first, prefixlen)`` of an address or CIDR: :func:`cidr_ints`, else the
+    strict :func:`parse_network`, whose :class:`OriginSyntaxError` explains what is wrong."""
+    parts = cidr_ints(value) if type(value) is str else None
+    if parts is not None:
+        return parts
+    network = parse_network(value)
+    return network.version, network.first, network.prefixlen
+
+
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 #: Labels joined by dots, the last one starting with a letter (so not a number), an optional root dot.
 _COMMON_HOSTNAME = re.compile(rf"(?:{_HOST_LABEL.pattern}\.)*[A-Za-z](?:[A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?\.?")

@@ -30,7 +30,7 @@ import re
 import yaml
 
 from saltext.spectrum_acl.core import index
-from saltext.spectrum_acl.core.parse import cidr_ints, parse_network
+from saltext.spectrum_acl.core.parse import cidr_ints, cidr_parts
 from saltext.spectrum_acl.core.ranges import HOSTMASKS
 from saltext.spectrum_acl.core.reserved import reserved_entries
 from saltext.spectrum_acl.data import compiled, safe_files
@@ -222,15 +222,10 @@ def _text_field(record, key, where, required=True):
 
 def _cidr_parts(record, where):
     """``(version, first, prefixlen)`` of the record's ``cidr``; a clear error when it is bad."""
-    value = record.get("cidr")
-    parts = cidr_ints(value) if type(value) is str else None
-    if parts is not None:
-        return parts
     try:
-        network = parse_network(value)
+        return cidr_parts(record.get("cidr"))
     except OriginSyntaxError as exc:
         raise PrefixDataError(f"{where()}: field 'cidr': {exc}") from None
-    return network.version, network.first, network.prefixlen
 
 
 def _list_field(record, key, where):
