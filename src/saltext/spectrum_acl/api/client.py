@@ -736,7 +736,19 @@ class AddressingApiClient:
             return answers
 
     def _send(self, params, headers, cidrs, where, span=None):
-        """One GET (urllib3 retries inside), within the deadline; ``(status, answers)`` or :class:`ApiError`."""
+        """One validate-endpoint GET: ``(status, answers)`` or :class:`ApiError`."""
+        status, body = self.get(self.settings.endpoint, params, where, headers, span)
+        try:
+            return status, parse_answer(body, cidrs, self.settings.token)
+        except ApiError as exc:
+            raise ApiError(f"Addressing API {exc} ({where})", exc.kind, status) from None
+
+    def get(self, url, params, where, headers=None, span=None):
+        """One GET of ``url`` (urllib3 retries inside) within the deadline: ``(status, body)``.
+
+        A transport failure, an unreadable body or a status other than 2xx is an
+        :class:`ApiError` (not yet redacted). The snapshot reads its listings with it.
+        """
         settings = self.settings
         started = self.clock()
         with self._sent_lock:
@@ -744,9 +756,9 @@ class AddressingApiClient:
         with _Deadline(settings.deadline) as deadline:
             try:
                 response = self._session.get(
-                    settings.endpoint,
+                    url,
                     params=params,
-                    headers=headers,
+                    headers=headers or {},
                     timeout=(deadline.bound(settings.connect_timeout), deadline.bound(settings.read_timeout)),
                     verify=settings.verify,
                     allow_redirects=False,
@@ -769,10 +781,7 @@ class AddressingApiClient:
         )
         if not 200 <= status < 300:
             raise ApiError(f"Addressing API answered {_status_problem(response, body, retries, settings)} ({where})", "http_status", status)
-        try:
-            return status, parse_answer(body, cidrs, settings.token)
-        except ApiError as exc:
-            raise ApiError(f"Addressing API {exc} ({where})", exc.kind, status) from None
+        return status, body
 
 
 # --------------------------------------------------------------------------- the deadline

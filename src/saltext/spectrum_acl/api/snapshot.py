@@ -219,7 +219,6 @@ class _Reader:
         self.api = settings.api
         # The client builds the session: retries, deadline-aware connections, bearer auth, no environment.
         self._client = _client().AddressingApiClient(settings.api)
-        self._session = self._client._session
         self.requests = 0
         self._lock = threading.Lock()
 
@@ -233,30 +232,13 @@ class _Reader:
 
     def get(self, path, params, where):
         """The envelope of one ``GET {url}{path}``, with ``success: true``; :class:`SnapshotError` otherwise."""
-        import requests  # only for a snapshot (keeps the CLI light)
-
         api, api_client = self.api, _client()
         with self._lock:
             self.requests += 1
-        with api_client._Deadline(api.deadline) as deadline:  # the whole request's budget
-            try:
-                response = self._session.get(
-                    api.url + path, params=params, verify=api.verify, allow_redirects=False, stream=True,
-                    timeout=(deadline.bound(api.connect_timeout), deadline.bound(api.read_timeout)),
-                )
-            except (requests.RequestException, api_client._DeadlinePassed) as exc:
-                kind, problem = api_client._transport_problem(exc, api, deadline)
-                raise self.fail(f"Addressing API request failed: {problem} ({where})", kind, where) from None
-            try:
-                retries = len(response.raw.retries.history) if getattr(response.raw, "retries", None) else 0
-                body = api_client._read_body(response, where, api, deadline)
-            except api_client.ApiError as exc:
-                raise self.fail(str(exc), exc.kind, where) from None
-            finally:
-                response.close()
-        if not 200 <= response.status_code < 300:
-            problem = api_client._status_problem(response, body, retries, api)
-            raise self.fail(f"Addressing API answered {problem} ({where})", "http_status", where)
+        try:
+            _, body = self._client.get(api.url + path, params, where)
+        except api_client.ApiError as exc:
+            raise self.fail(str(exc), exc.kind, where) from None
         try:
             document = api_client.load_json(body, api.token)
         except api_client.ApiError as exc:

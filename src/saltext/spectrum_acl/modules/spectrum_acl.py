@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import salt.pillar
 from salt.exceptions import CommandExecutionError, SaltException, SaltInvocationError
 
+from saltext.spectrum_acl.apps import drift
 from saltext.spectrum_acl.apps.render import canonical_json
 from saltext.spectrum_acl.errors import OriginSyntaxError, SpectrumAclError
 from saltext.spectrum_acl.runtime import Runtime
@@ -327,15 +328,13 @@ def audit_drift(config_path=None, fire_event=True):
         salt-call spectrum_acl.audit_drift config_path=/etc/spectrum/apps.json
         salt-call spectrum_acl.audit_drift fire_event=False
     """
-    from saltext.spectrum_acl.apps import drift  # the audit engine; imported here to keep this addition one block
-
     path = config_path or drift.default_config_path(__opts__.get("beacons"))
     if not path:
         raise SaltInvocationError(
             "no config_path given, and no spectrum_acl beacon in the minion config names one: "
             "pass config_path=/etc/spectrum/apps.json (the deployed edge config)"
         )
-    result = drift.run(str(path), Runtime(__salt__, __context__, __pillar__, __opts__), source="audit_drift")
+    result = drift.run(str(path), _runtime(__pillar__), source="audit_drift")
     fired = False
     if result["drifted"]:
         __context__["retcode"] = 1
