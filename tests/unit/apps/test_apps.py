@@ -2,6 +2,7 @@
 
 import copy
 import json
+from collections.abc import Mapping
 
 import pytest
 import yaml
@@ -531,3 +532,90 @@ def test_the_pillar_apps_are_read_without_salts_whole_pillar_copy(guard):
     assert not object.__getattribute__(pillar, "_copied")  # nothing was copied
     pillar["spectrum"]  # the proxy's own [] is what copies
     assert object.__getattribute__(pillar, "_copied")
+
+
+class _Proxy(Mapping):
+    """A mapping that is not a dict, as Salt's masking types are."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+def _outcome(normalise, name, raw):
+    try:
+        app = normalise(name, raw, None, {"crossbow", "x"})
+    except PillarShapeError as exc:
+        return "errors", [str(error) for error in getattr(exc, "errors", [exc])]
+    return "app", (app.config, [origin.span for origin in app.origins], app.hostname, app.record_type, app.edge_ips)
+
+
+def _containers(value):
+    if isinstance(value, (dict, list)):
+        yield value
+        for child in value.values() if isinstance(value, dict) else value:
+            yield from _containers(child)
+
+
+READ_IN_PLACE = [param.values[0] for param in SHAPE_ERRORS] + [
+    good_app(),
+    good_app(edge_ips={"type": "static", "ips": ["104.16.5.30", "::ffff:104.16.5.31"]}),
+    good_app(edge_ips={"type": "dynamic", "connectivity": "ipv6"}, tls="full", ip_firewall=True),
+    good_app(dns=_Proxy({"type": "CNAME", "name": "SSH.Crossbow.Example.com."})),
+    good_app(edge_ips=_Proxy({"type": "dynamic"})),
+    good_app(origin_direct=("tcp://104.16.5.20:22",)),  # a tuple: a list once copied
+    _Proxy(good_app(origin_direct=["tcp://[2606:4700:10::5]:22"])),
+    dns_app(origin_dns={"name": "_ssh._tcp.origin.example.net", "type": "SRV"}, origin_port=DELETE),
+    good_app(dns={"type": "CNAME", "name": [[["deep"]]]}),
+    {"account_id": "crossbow", "dns": {"name": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {}}}}}}}}}}}},
+]
+
+
+@pytest.mark.parametrize("raw", READ_IN_PLACE)
+def test_an_app_read_in_place_is_what_its_plain_copy_gives(raw):
+    """``normalise_pillar_app`` skips the copy of a valid app: same app, or same errors, as
+    ``normalise_app`` of the bounded plain copy, and no container of the pillar in the result."""
+    expected = _outcome(lambda n, r, d, a: model.normalise_app(n, model.plain(r, model.MAX_APP_DEPTH), d, a), "app", raw)
+    assert _outcome(model.normalise_pillar_app, "app", raw) == expected
+    if expected[0] == "app":
+        config = model.normalise_pillar_app("app", raw, None, {"crossbow", "x"}).config
+        kept = {id(item) for item in _containers(config)}
+        pillar = {id(item) for item in _containers(model.plain(raw))} | {id(raw)}
+        assert all(type(item) in (dict, list) for item in _containers(config))
+        assert not kept & {id(item) for item in _containers(raw) if isinstance(raw, dict)}
+        assert not kept & pillar
+
+
+def test_an_app_nested_too_deeply_is_named_by_its_field():
+    deep = {}
+    for _ in range(model.MAX_APP_DEPTH + 5):
+        deep = {"x": deep}
+    with pytest.raises(PillarShapeError) as raised:
+        model.normalise_pillar_app("app", good_app(dns=deep))
+    assert (raised.value.app, raised.value.field) == ("app", "dns")
+
+
+def test_canonical_json_of_many_apps_is_what_json_writes(guard):
+    """From ``render.MSGSPEC_FROM`` apps on, lines come from msgspec: the same text as json.dumps,
+    a line that would differ (non-ASCII, escapes) made by json."""
+    raw = {f"app{n:05d}": good_app(origin_direct=[f"tcp://8.8.{n // 250}.{n % 250 + 1}:22"], account_id="x")
+           for n in range(render.MSGSPEC_FROM)}
+    raw["app-odd-1"] = good_app(account_id="dé\"j\\à", origin_direct=["tcp://8.8.200.1:22"])
+    raw["app-odd-2"] = good_app(account_id="tab\there", origin_direct=["tcp://8.8.200.2:22"])
+    _, valid = check.check_apps(raw, guard)
+    assert len(valid) == render.MSGSPEC_FROM + 2
+    configs = render.app_configs(valid)
+    expected = (
+        '{\n  "apps": {\n'
+        + ",\n".join(f"    {json.dumps(name)}: {json.dumps(config, sort_keys=True)}" for name, config in configs.items())
+        + "\n  }\n}\n"
+    )
+    assert render.canonical_json(valid) == expected

@@ -137,3 +137,30 @@ def test_a_warm_run_does_not_import_numpy_or_msgspec(data_file, tmp_path):
     )
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert output.split() == ["[True,", "True,", "False]", "False"]
+
+
+def test_payload_is_checked_once_per_file_state(data_file, tmp_path, monkeypatch):
+    """A load checks the payload's CRC and records the file's stat; a later load of the same file, as it
+    was, skips the CRC (like the data file's hash); any write gives a new stat, so a full check again."""
+    cache_dir = tmp_path / "cache"
+    expected = _verdicts(prefix_data.load_index(str(data_file), cache_dir=str(cache_dir)))
+    (name,) = _cache_files(cache_dir)
+    path, digest = cache_dir / name, name.split("-")[2]
+    record = cache_dir / "verified-index.json"
+
+    assert compiled.load(str(cache_dir), digest) is not None
+    assert not record.exists()  # written a moment ago: too recent to tell a later write apart
+    monkeypatch.setattr(compiled, "RACY_SECONDS", 0)
+    assert _verdicts(compiled.load(str(cache_dir), digest)) == expected
+    recorded_path, recorded_key = json.loads(record.read_text())
+    assert recorded_path == str(path) and recorded_key == compiled._stat_key(str(path))
+
+    blob = path.read_bytes()
+    path.write_bytes(blob[:-50] + bytes([blob[-50] ^ 0xFF]) + blob[-49:])  # a write: new stat, checked again
+    assert compiled.load(str(cache_dir), digest) is None
+
+    # what a skipped check trusts: the same stat means the same bytes (damage that keeps the stat goes unseen)
+    record.write_text(json.dumps([str(path), compiled._stat_key(str(path))]))
+    assert compiled.load(str(cache_dir), digest) is not None
+    record.write_text("not json")
+    assert compiled.load(str(cache_dir), digest) is None  # an unreadable record: checked in full

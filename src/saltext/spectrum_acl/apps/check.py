@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import netaddr
 
-from saltext.spectrum_acl.apps.model import MAX_APP_DEPTH, NestingTooDeep, app_key, normalise_app, plain
+from saltext.spectrum_acl.apps.model import app_key, normalise_pillar_app
 from saltext.spectrum_acl.core import index
 from saltext.spectrum_acl.errors import PillarShapeError
 
@@ -113,9 +113,9 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
     authorised account ids (``None``: any). With ``pin_dns``, each ``origin_dns``
     app that passes gets the addresses it was judged on as ``origin_dns.pinned``.
     Returns ``(report, valid_apps)``: a plain dict report (docs, "Report format")
-    and the ``App`` objects that passed, by name. Each app is copied plainly from
-    ``raw_apps`` (which may hold Salt's masking types); one nested deeper than
-    :data:`MAX_APP_DEPTH` is a shape error. With ``details`` false (a state run), an allowed
+    and the ``App`` objects that passed, by name. Each app is read into fresh plain
+    values (``raw_apps`` may hold Salt's masking types); one nested deeper than
+    :data:`~saltext.spectrum_acl.apps.model.MAX_APP_DEPTH` is a shape error. With ``details`` false (a state run), an allowed
     origin's entry is only ``origin``, ``account_id`` and ``allowed``: reasons and the deciding
     prefix are written for denials and for what is shown, not for every origin.
     """
@@ -144,13 +144,7 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
             "allowed": False, "account_id": None, "errors": [], "error_fields": [], "error_kinds": [], "origins": []
         }
         try:
-            try:
-                raw = plain(raw_apps[name], MAX_APP_DEPTH)
-            except NestingTooDeep as exc:
-                field_name = str(exc.path[0]) if exc.path else "(app)"
-                raise PillarShapeError(key, field_name, f"<over {exc.limit} levels>",
-                                       "nested too deeply: an app is a few levels of mappings and lists") from None
-            app = valid[key] = normalise_app(name, raw, default_account_id, accounts)
+            app = valid[key] = normalise_pillar_app(name, raw_apps[name], default_account_id, accounts)
             entry["account_id"] = app.account_id
         except PillarShapeError as exc:
             for error in getattr(exc, "errors", [exc]):
@@ -176,13 +170,18 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
         app = valid.get(name)
         if app is not None:
             verdicts = _check_app(app_guard, app)
-            shown = [origin.text for origin in app.origins] if app.hostname is None else [f"{app.hostname} (origin_dns)"]
-            entry["origins"] = [
-                {"origin": text, "account_id": app.account_id, "allowed": True} if verdict.allowed and not details
-                else verdict.as_dict()
-                for verdict, text in zip(verdicts, shown)
-            ]
             denied = [position for position, verdict in enumerate(verdicts) if not verdict.allowed]
+            if denied or details or app.hostname is not None:
+                shown = [origin.text for origin in app.origins] if app.hostname is None else [f"{app.hostname} (origin_dns)"]
+                entry["origins"] = [
+                    {"origin": text, "account_id": app.account_id, "allowed": True} if verdict.allowed and not details
+                    else verdict.as_dict()
+                    for verdict, text in zip(verdicts, shown)
+                ]
+            else:  # a state run's allowed direct origins: their text, no reasons
+                entry["origins"] = [
+                    {"origin": origin.text, "account_id": app.account_id, "allowed": True} for origin in app.origins
+                ]
             entry["allowed"] = not entry["errors"] and not denied
             if denied:
                 report["denials"].extend(f"{name}: {verdicts[position].summary()}" for position in denied)

@@ -6,6 +6,7 @@ The all-apps check (origins, edge IPs, accounts) is :mod:`saltext.spectrum_acl.a
 """
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ _DYNAMIC_EDGE_FIELDS = frozenset(("type", "connectivity"))
 _STATIC_EDGE_FIELDS = frozenset(("type", "ips"))
 _ORIGIN_DNS_FIELDS = frozenset(("name", "ttl", "type"))
 _DEFAULT_EDGE_IPS = {"type": "dynamic", "connectivity": "all"}
+_PLAIN_MAPPINGS = frozenset((dict, OrderedDict))  # what YAML and JSON renderers give
 
 #: Apps are a few levels of mappings and lists; deeper is refused before anything walks it recursively.
 MAX_APP_DEPTH = 16
@@ -185,6 +187,11 @@ def _ports_match(app, key, value, protocol_ports, origin_ports):
 
 
 def _dns(app, value):
+    if type(value) in _PLAIN_MAPPINGS and _DNS_FIELDS.issuperset(value) and value.get("type") in DNS_TYPES:
+        try:  # the common case, checked without the calls below
+            return {"type": value["type"], "name": parse_hostname(value.get("name"))}
+        except OriginSyntaxError:
+            pass  # explained below
     dns = _mapping(app, "dns", value)
     _unknown_keys(app, "dns", dns, _DNS_FIELDS)
     _choice(app, "dns.type", dns.get("type"), DNS_TYPES)
@@ -196,6 +203,12 @@ def _dns(app, value):
 
 
 def _edge_ips(app, value):
+    if value is _DEFAULT_EDGE_IPS:
+        return {"type": "dynamic", "connectivity": "all"}, []
+    if type(value) in _PLAIN_MAPPINGS and value.get("type") == "dynamic" and _DYNAMIC_EDGE_FIELDS.issuperset(value):
+        connectivity = value.get("connectivity", "all")
+        if connectivity in EDGE_CONNECTIVITY:  # the common case, checked without the calls below
+            return {"type": "dynamic", "connectivity": connectivity}, []
     edge = _mapping(app, "edge_ips", value)
     kind = _choice(app, "edge_ips.type", edge.get("type"), ("static", "dynamic"))
     if kind == "dynamic":
@@ -297,6 +310,28 @@ def _authorised(app, account_id, accounts, from_default):
     return account_id
 
 
+def normalise_pillar_app(name, raw, default_account_id=None, accounts=None):
+    """:func:`normalise_app` of an app as pillar holds it (Salt's types, any depth), with no copy first.
+
+    A valid app is read in place: everything its ``App`` keeps is built afresh from checked
+    values, so nothing of pillar's types, or deeper than a few levels, gets in. Anything else,
+    whatever went wrong, is judged again on a :func:`plain` copy bounded by :data:`MAX_APP_DEPTH`,
+    which explains it: a ``PillarShapeError`` (``PillarShapeErrors``), ``<over N levels>`` for
+    an app nested too deeply.
+    """
+    try:
+        return normalise_app(name, raw, default_account_id, accounts)
+    except Exception:
+        pass  # the careful path below gives the error
+    try:
+        copy = plain(raw, MAX_APP_DEPTH)
+    except NestingTooDeep as exc:
+        field_name = str(exc.path[0]) if exc.path else "(app)"
+        raise PillarShapeError(app_key(name), field_name, f"<over {exc.limit} levels>",
+                               "nested too deeply: an app is a few levels of mappings and lists") from None
+    return normalise_app(name, copy, default_account_id, accounts)
+
+
 def normalise_app(name, raw, default_account_id=None, accounts=None):
     """Check one app's shape and return an :class:`App`.
 
@@ -329,9 +364,12 @@ def normalise_app(name, raw, default_account_id=None, accounts=None):
         pass  # the common case, checked without the calls below
     elif problems.run(_require_str, name, "account_id", account_id) is not None:
         problems.run(_authorised, name, account_id, accounts, "account_id" not in raw)
-    protocol = problems.run(_protocol, name, raw.get("protocol"))
+    protocol_value = raw.get("protocol")
+    protocol = _PROTOCOLS.get(protocol_value) if type(protocol_value) is str else None
+    if protocol is None:
+        protocol = problems.run(_protocol, name, protocol_value)
     transport, protocol_ports = protocol or (None, None)
-    config = {"account_id": account_id, "protocol": raw.get("protocol"), "dns": problems.run(_dns, name, raw.get("dns"))}
+    config = {"account_id": account_id, "protocol": protocol_value, "dns": problems.run(_dns, name, raw.get("dns"))}
     edge = problems.run(_edge_ips, name, raw.get("edge_ips", _DEFAULT_EDGE_IPS))
     config["edge_ips"], edge_addresses = edge or (None, [])
     app = App(name, account_id, config, edge_ips=edge_addresses)

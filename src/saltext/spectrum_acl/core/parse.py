@@ -26,6 +26,9 @@ _CANONICAL_URL = re.compile(r"(tcp|udp)://(?:([0-9.]+)|\[([0-9a-fA-F:.]+)\]):([1
 _ORIGIN_URL = re.compile(r"(?P<scheme>[^:/]*)://(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<ports>.*))?")
 
 
+_new_tuple = tuple.__new__
+
+
 class Origin(NamedTuple):
     """A parsed origin: the text as given, its range (a :class:`Span`) and, for URLs, scheme and ports."""
 
@@ -201,9 +204,11 @@ def _fast_origin_url(text):
     scheme, v4, v6, first_port, last_port = match.groups()
     try:  # inet_pton refuses what cidr_ints refuses
         if v4 is not None:
-            version, value = 4, int.from_bytes(inet_pton(AF_INET, v4), "big")
+            value = int.from_bytes(inet_pton(AF_INET, v4), "big")
+            span = _new_tuple(Span, (4, value, value, 32))  # one address (a NamedTuple, made without its __new__)
         elif ":" in v6:
-            version, value = 6, int.from_bytes(inet_pton(AF_INET6, v6), "big")
+            value = int.from_bytes(inet_pton(AF_INET6, v6), "big")
+            span = _new_tuple(Span, (6, value, value, 128))
         else:
             return None
     except (OSError, ValueError, UnicodeError):
@@ -212,7 +217,7 @@ def _fast_origin_url(text):
     last = int(last_port) if last_port is not None else first
     if last > 65535 or last < first:
         return None
-    return Origin(text, Span(version, value, value, FAMILIES[version].width), scheme, (first, last))  # one address
+    return _new_tuple(Origin, (text, span, scheme, (first, last)))
 
 
 def parse_origin(text):

@@ -228,7 +228,11 @@ def _lookups(prefix_index):
         if memo is None:
             memo = memo_of(account_id)
         if version == 4:
-            return v4_scan(v4_position(first), last, memo, account_id)
+            position = v4_position(first)
+            if first == last:  # one address: one segment
+                label = v4_labels[position]
+                return (memo.get(label) or learn(memo, label, account_id)) & _BITS
+            return v4_scan(position, last, memo, account_id)
         if prefixlen < 16 or first >> 112 in carrying:
             return None
         return v6_scan(v6_position(first), last, memo, account_id)

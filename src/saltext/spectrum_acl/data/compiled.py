@@ -5,7 +5,9 @@ fraction of one. The file holds the index's columns as raw arrays behind a
 JSON header that records the data's SHA-256, the format, the reserved table's
 hash and the payload's CRC-32; the header has a CRC-32 of its own. Anything
 that does not match (other data, another format, a truncated or altered file)
-is ignored and rebuilt, never trusted. Writes are atomic (temp file, then ``os.replace``), so a mapped file is
+is ignored and rebuilt, never trusted. The payload's CRC is checked once per file: a later
+load skips it while the file's stat is the one checked (as the data file's hash is kept against
+its stat), so a warm load maps the file and reads its header. Writes are atomic (temp file, then ``os.replace``), so a mapped file is
 never changed under a reader.
 """
 
@@ -16,6 +18,7 @@ import mmap
 import os
 import struct
 import tempfile
+import time
 import zlib
 from array import array
 
@@ -32,10 +35,44 @@ _RESERVED_KEY = hashlib.sha256(repr(reserved.RESERVED_BLOCKS).encode()).hexdiges
 _DIGESTS = "data-digests.json"
 
 
+_VERIFIED = "verified-index.json"
+#: A file changed this recently may change again within the same timestamp tick unseen (git's "racy
+#: clean" case), so its verification is not recorded.
+RACY_SECONDS = 2
+
+
 def _stat_key(path):
     """What changes whenever a file's content may have: like git's index, no hashing needed."""
-    stat = os.stat(path)
+    return _key_of(os.stat(path))
+
+
+def _key_of(stat):
     return f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+
+
+def _verified_before(cache_dir, path, stat_key):
+    """Was the cache file at ``path``, as it is now (``stat_key``), checked in full by an earlier load?"""
+    try:
+        with safe_files.open_trusted(os.path.join(cache_dir, _VERIFIED), "cache file") as handle:
+            return json.load(handle) == [path, stat_key]
+    except safe_files.UnsafePath as exc:
+        log.warning("spectrum_acl: ignoring %s", exc)
+        return False
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_verified(cache_dir, path, stat):
+    """Record that the cache file checked out in full, unless it changed too recently to tell."""
+    if time.time() - stat.st_mtime < RACY_SECONDS or time.time() - stat.st_ctime < RACY_SECONDS:
+        return
+    try:
+        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".verified-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump([path, _key_of(stat)], out)
+        os.replace(temporary, os.path.join(cache_dir, _VERIFIED))
+    except OSError as exc:
+        log.warning("spectrum_acl: could not record the verified index cache in %s: %s", cache_dir, exc)
 
 
 def known_digest(cache_dir, data_path):
@@ -150,8 +187,10 @@ def _prune(cache_dir, keep):
 def load(cache_dir, data_digest):
     """The cached index for ``data_digest``, or ``None`` when absent, stale or corrupt.
 
-    The file is mapped, not read: the index's arrays are views of the mapping, so a
-    load costs a checksum pass and little else.
+    The file is mapped, not read: the index's arrays are views of the mapping. The header's
+    checksum is checked on every load, the payload's when the file is not, by its stat
+    (device, inode, size, mtime and ctime, as for the data file), the one an earlier load
+    checked in full: a warm load reads little more than the header.
     """
     path = cache_path(cache_dir, data_digest)
     try:
@@ -163,14 +202,19 @@ def load(cache_dir, data_digest):
         return None
     try:
         with handle:
+            stat = os.fstat(handle.fileno())
             mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        return _decode(memoryview(mapped), data_digest)
+        verified = _verified_before(cache_dir, path, _key_of(stat))
+        built = _decode(memoryview(mapped), data_digest, check_payload=not verified)
+        if not verified:
+            _remember_verified(cache_dir, path, stat)
+        return built
     except (OSError, ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError, IndexError) as exc:
         log.warning("spectrum_acl: ignoring the compiled index cache %s (%s); rebuilding", path, exc)
         return None
 
 
-def _decode(blob, data_digest):
+def _decode(blob, data_digest, check_payload=True):
     if bytes(blob[:len(MAGIC)]) != MAGIC:
         raise ValueError("not a compiled index file")
     offset = len(MAGIC)
@@ -184,7 +228,7 @@ def _decode(blob, data_digest):
     if header["format"] != FORMAT or header["reserved"] != _RESERVED_KEY or header["data_sha256"] != data_digest:
         raise ValueError("made for other data or another format")
     payload = blob[offset:]
-    if zlib.crc32(payload) != header["payload_crc32"]:
+    if check_payload and zlib.crc32(payload) != header["payload_crc32"]:
         raise ValueError("payload checksum mismatch")
     arrays, position = {}, 0
     for name, typecode, length, stored in header["arrays"]:

@@ -26,7 +26,7 @@ into parts, the whole pillar is checked instead.
 import pickle
 from collections.abc import Mapping
 
-from saltext.spectrum_acl.apps.model import MAX_APP_DEPTH, NestingTooDeep, app_key, normalise_app, plain
+from saltext.spectrum_acl.apps.model import app_key, normalise_pillar_app
 from saltext.spectrum_acl.errors import PillarShapeError
 
 
@@ -164,9 +164,9 @@ class AppReuse:
         known = self._claims.get((default_account_id, fingerprint))
         if known is None:
             try:
-                app = normalise_app(name, plain(raw, MAX_APP_DEPTH), default_account_id, accounts)
+                app = normalise_pillar_app(name, raw, default_account_id, accounts)
                 known = tuple(str(address) for address in app.edge_ips)
-            except (PillarShapeError, NestingTooDeep):
+            except PillarShapeError:
                 known = ()
             self._claims[(default_account_id, fingerprint)] = known
         return known
