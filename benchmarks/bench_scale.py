@@ -412,7 +412,7 @@ def main(argv=None):
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100_000)
     parser.add_argument("--apps", default="1000,10000", help="state-run app counts, comma-separated; 0 to skip")
-    parser.add_argument("--rounds", type=int, help="rounds for every part (default: verdicts 7, state runs 5 (15 up to 2,000 apps), loads 3)")
+    parser.add_argument("--rounds", type=int, help="rounds for every part (default: verdicts 7, state runs 7 (21 up to 2,000 apps), loads 3)")
     parser.add_argument("--big", action="store_true", help="also the 4x10^6 entries goal (slow: ~2 min)")
     parser.add_argument("--big-entries", type=int, default=4_000_000)
     parser.add_argument("--only", default=",".join(PARTS),
@@ -429,7 +429,7 @@ def main(argv=None):
 
 
 def _run(args, work_dir):
-    verdict_rounds, state_rounds, load_rounds = (args.rounds, args.rounds, args.rounds) if args.rounds else (7, 5, 3)
+    verdict_rounds, state_rounds, load_rounds = (args.rounds, args.rounds, args.rounds) if args.rounds else (7, 7, 3)
     app_counts = [int(count) for count in args.apps.split(",") if int(count)]
     data_path = os.path.join(work_dir, "prefixes.json")
     document, delegations, generated = write_data(data_path, args.entries)
