@@ -163,3 +163,32 @@ def test_threads_sharing_a_guard_get_the_full_paths_answers(monkeypatch):
     finally:
         sys.setswitchinterval(interval)
     assert not wrong
+
+
+V6_EDGES = {
+    "prefixes": [
+        {"cidr": "2a0f:ff00::/24", "account_id": "edge",
+         "delegations": [{"cidr": "2a0f:ffff:ff00::/40", "delegated_account_id": "team"},
+                         {"cidr": "2a0f:ff00:100::/48", "delegated_account_id": "team"}],
+         "bindings": [{"cidr": "2a0f:ff00:100:5::1/128", "service_name": "spectrum"}]},
+        {"cidr": "fffe:ff00::/24", "account_id": "top"},
+        {"cidr": "ffff:ffff:ff00::/48", "account_id": "top"},
+    ]
+}
+
+
+@pytest.mark.parametrize("text", [
+    "2a0f:ffff:ff00::1", "2a0f:ffff:feff:ffff:ffff:ffff:ffff:ffff", "2a0f:ff00:100:5::1", "2a0f:ff00:100:5::/64",
+    "2a0f:ff00:100::/48", "2a0f:ff00:100::/47", "2a0f:ff00::/32", "2a0f:ff00::/40", "2a0f:ff00::/39",
+    "2a0f:ffff:ff00::/64", "2a0f:ffff:ff00::/40", "2a0f:ff00::/24", "2a0f::/16",
+    "fffe:ff00::1", "ffff:ffff:ff00::1", "ffff:ffff:ff00::/64", "ffff:ffff:ffff:ffff::/64", "ffff:ffff:ff00::/40",
+    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ff00::/24",
+])
+@pytest.mark.parametrize("account", ["edge", "team", "top", "nobody"])
+def test_ipv6_segments_at_the_edges_of_a_slash40(text, account):
+    """IPv6 starts are searched as 16-byte keys by /40: the last /40 of the space, CIDRs inside one /40
+    that cross segments, and CIDRs wider than a /40, all as the full path says."""
+    guard = build_guard(V6_EDGES)
+    fast = guard.check_origin(text, account)
+    assert fast._judge is guard  # the fast path answered
+    assert _seen(fast) == _seen(guard.judge_in_full(text, account))

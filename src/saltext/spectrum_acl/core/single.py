@@ -9,16 +9,15 @@ text the fast parser refuses (errors are explained there), and IPv6 that may car
 
 Everything a lookup reads is bound once per index as locals of the closures below, so
 a lookup is ``inet_pton``, one ``bisect`` (IPv4: inside the /20 of the address; IPv6:
-inside its /40, whose starts become ints when first asked) and a memo read: the bits
+inside its /40, found among the 16-byte keys as they are (:class:`V6Keys`), whose starts
+become ints when first asked) and a memo read: the bits
 each label adds for an account are worked out once. No numpy: its per-call cost is
 larger than a whole lookup.
 """
 
 import mmap
-import sys
 import threading
 import weakref
-from array import array
 from bisect import bisect_left, bisect_right
 from socket import AF_INET, AF_INET6, inet_pton
 
@@ -32,7 +31,7 @@ _SENSITIVE = MANAGED_FLAG | RESERVED_FLAG
 ACCOUNTS_KEPT = 64
 #: IPv6 /40s whose segment starts are kept as ints (a /40 holds a few segments; all of them, at most, every segment).
 V6_BLOCKS_KEPT = 1 << 16
-_LOW64 = (1 << 64) - 1
+_LAST_BLOCK = (1 << 40) - 1  # the last IPv6 /40
 _KNOWN = 64  # set in every memo value, so that a learnt 0 is true; the FOUND_* bits are below it
 _BITS = _KNOWN - 1
 
@@ -51,14 +50,33 @@ class SingleJudge:
         self.found_of_text, self.found_of_span = _lookups(prefix_index)
 
 
-def v6_halves(keys):
-    """The high and low 64-bit halves of 16-byte big-endian keys, as two ``array('Q')``: made in C, in
-    about a millisecond for 10^5 keys, where the 128-bit ints of every key take tens of milliseconds."""
-    words = array("Q")
-    words.frombytes(keys)
-    if sys.byteorder == "little":
-        words.byteswap()
-    return words[0::2], words[1::2]
+class V6Keys:
+    """The 16-byte big-endian IPv6 segment starts as a sequence ``bisect`` can search: their
+    byte order is their numeric order, so nothing is converted up front (200,000 starts at
+    10^6 entries); a lookup reads the few it probes.
+
+    >>> from bisect import bisect_right
+    >>> keys = V6Keys(bytes(16) + (1 << 120).to_bytes(16, "big"))
+    >>> len(keys), bisect_right(keys, (5 << 112).to_bytes(16, "big"))
+    (2, 1)
+    """
+
+    __slots__ = ("keys", "count")
+
+    def __init__(self, keys):
+        self.keys, self.count = keys, len(keys) // 16
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, position):
+        start = position * 16
+        return bytes(self.keys[start:start + 16])
+
+    def value(self, position):
+        """The start of segment ``position`` as an int."""
+        start = position * 16
+        return int.from_bytes(self.keys[start:start + 16], "big")
 
 
 def _lookups(prefix_index):
@@ -73,8 +91,9 @@ def _lookups(prefix_index):
     # is (segment 0 starts at 0.0.0.0). Anonymous memory: a page takes RSS only once written.
     fine = memoryview(mmap.mmap(-1, 4 * ((V4_BUCKETS << 4) + 1))).cast("I")
     v6_labels = segments.v6_labels
-    v6_highs = v6_lows = None  # the halves of the IPv6 starts, made on the first IPv6 lookup
-    v6_count = len(segments.v6_keys) // 16
+    v6_raw = segments.v6_keys
+    v6_keys = V6Keys(v6_raw)
+    v6_count = len(v6_keys)
     v6_blocks = {}  # top 40 bits -> (position of the block's first start, its starts as ints), made when first asked
     labels = prefix_index.labels
     label_flags, label_prefix = labels.flags, labels.prefix
@@ -144,14 +163,11 @@ def _lookups(prefix_index):
 
     def v6_block(top):
         """The segments that start in one /40: the first one's position and their starts as ints."""
-        nonlocal v6_highs, v6_lows
-        if v6_highs is None:
-            v6_highs, v6_lows = v6_halves(segments.v6_keys)
         if len(v6_blocks) >= V6_BLOCKS_KEPT:
             v6_blocks.clear()
-        first = bisect_left(v6_highs, top << 24)
-        end = bisect_left(v6_highs, (top + 1) << 24, first)
-        block = v6_blocks[top] = (first, [(high << 64) | low for high, low in zip(v6_highs[first:end], v6_lows[first:end])])
+        first = bisect_left(v6_keys, (top << 88).to_bytes(16, "big"))
+        end = bisect_left(v6_keys, ((top + 1) << 88).to_bytes(16, "big"), first) if top < _LAST_BLOCK else v6_count
+        block = v6_blocks[top] = (first, [v6_keys.value(position) for position in range(first, end)])
         return block
 
     def v6_position(first):
@@ -160,17 +176,13 @@ def _lookups(prefix_index):
         return block_first + bisect_right(starts, first) - 1
 
     def v6_scan(position, last, memo, account_id):
-        """As ``v4_scan``; a block was made for ``position`` first, so the halves are there."""
-        last_high, last_low = last >> 64, last & _LOW64
+        """As ``v4_scan``, over the IPv6 segments."""
         found = 0
         while True:
             label = v6_labels[position]
             found |= memo.get(label) or learn(memo, label, account_id)
             position += 1
-            if position >= v6_count:
-                return found & _BITS
-            high = v6_highs[position]
-            if high > last_high or (high == last_high and v6_lows[position] > last_low):
+            if position >= v6_count or from_bytes(v6_raw[16 * position:16 * position + 16], "big") > last:
                 return found & _BITS
 
     def found_of_text(text, account_id):
@@ -217,7 +229,12 @@ def _lookups(prefix_index):
             block_first, starts = v6_blocks.get(first >> 88) or v6_block(first >> 88)
             position = block_first + bisect_right(starts, first) - 1
             if slash:
-                return v6_scan(position, first | v6_hostmasks[prefixlen], memo, account_id)
+                last = first | v6_hostmasks[prefixlen]
+                if prefixlen < 40:  # wider than its /40
+                    return v6_scan(position, last, memo, account_id)
+                stop = block_first + bisect_right(starts, last)  # after the last segment of the block it overlaps
+                if stop - position > 1:
+                    return v6_scan(position, last, memo, account_id)
             label = v6_labels[position]
         return (memo.get(label) or learn(memo, label, account_id)) & _BITS
 
