@@ -149,8 +149,8 @@ def main(argv=None):
         data_path, token_path = os.path.join(folder, "prefixes.json"), os.path.join(folder, "token")
         datagen.write_json(data_path, args.entries)
         token = secrets.token_hex(16)
-        with open(token_path, "w", encoding="utf-8") as handle:
-            handle.write(token)
+        with open(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
+            handle.write(token)  # owner-only, as the server asks of a token file
         process, url = start_server(data_path, token_path, args.latency_ms)
         try:
             runs = [(args.batch_size, *batched(url, token, origins, args.batch_size))]
