@@ -115,9 +115,10 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
     Returns ``(report, valid_apps)``: a plain dict report (docs, "Report format")
     and the ``App`` objects that passed, by name. Each app is read into fresh plain
     values (``raw_apps`` may hold Salt's masking types); one nested deeper than
-    :data:`~saltext.spectrum_acl.apps.model.MAX_APP_DEPTH` is a shape error. With ``details`` false (a state run), an allowed
-    origin's entry is only ``origin``, ``account_id`` and ``allowed``: reasons and the deciding
-    prefix are written for denials and for what is shown, not for every origin.
+    :data:`~saltext.spectrum_acl.apps.model.MAX_APP_DEPTH` is a shape error. With
+    ``details`` false (a state run), an allowed origin's entry is only ``origin``,
+    ``account_id`` and ``allowed``: reasons and the deciding prefix are written for denials
+    and for what is shown, not for every origin.
     """
     report = {"allowed": False, "apps": {}, "errors": [], "denials": [], "findings": []}
     if not isinstance(raw_apps, Mapping):
