@@ -372,7 +372,7 @@ def parse_answer(body, asked, secret=None):
     if document["success"] is not True:
         if document["success"] is False:
             raise ApiError(f"answered success: false ({_api_errors(document, secret)})", "success_false")
-        raise ApiError(f"answered 'success': {_quote(json.dumps(document['success']), secret)}, not a boolean", "bad_shape")
+        raise ApiError(f"answered 'success': {quote_in_error(json.dumps(document['success']), secret)}, not a boolean", "bad_shape")
     result = document.get("result")
     origins = result.get("allowed_origins") if isinstance(result, dict) else None
     if not isinstance(origins, dict):
@@ -388,7 +388,7 @@ def parse_answer(body, asked, secret=None):
         if entry is None:
             raise ApiError(f"answered without cidr {cidr!r} that was asked", "missing_cidr")
         if not isinstance(entry, dict):
-            raise ApiError(f"answered {_quote(json.dumps(entry), secret)} for cidr {cidr!r}, not an object of flags", "bad_shape")
+            raise ApiError(f"answered {quote_in_error(json.dumps(entry), secret)} for cidr {cidr!r}, not an object of flags", "bad_shape")
         values = tuple(map(entry.get, FLAGS))
         if _ONLY_BOOL.issuperset(map(type, values)):  # the common case, in one go
             answers[cidr] = dict(zip(FLAGS, values))
@@ -397,7 +397,7 @@ def parse_answer(body, asked, secret=None):
         for name in FLAGS:
             value = entry.get(name)
             if not isinstance(value, bool):
-                shown = "nothing" if name not in entry else _quote(json.dumps(value), secret)
+                shown = "nothing" if name not in entry else quote_in_error(json.dumps(value), secret)
                 raise ApiError(f"answered {name}={shown} for cidr {cidr!r}; flags must be true or false", "bad_flag")
             flags[name] = value
         answers[cidr] = flags
@@ -437,11 +437,11 @@ def load_json(body, secret=None):
     try:
         document = json.loads(body, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
-        raise ApiError(f"answered JSON with the key {_quote(exc.args[0], secret)} twice in one object", "bad_shape") from None
+        raise ApiError(f"answered JSON with the key {quote_in_error(exc.args[0], secret)} twice in one object", "bad_shape") from None
     except RecursionError:
         too_deep = True  # so deep that the parser gave up
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(f"answered with a body that is not JSON ({_quote(body, secret)})", "not_json") from None
+        raise ApiError(f"answered with a body that is not JSON ({quote_in_error(body, secret)})", "not_json") from None
     else:
         too_deep = _too_deep(document)
     if too_deep:
@@ -507,7 +507,12 @@ def _scrub(text, secret):
     return redacted[:MAX_QUOTED] + "..."
 
 
-def _quote(data, secret):
+def quote_in_error(data, secret):
+    """``data`` (text, or the start of a body) fit to quote in an error: bounded, ``secret`` redacted.
+
+    >>> quote_in_error("token abc123 rejected", "abc123")
+    "'token <redacted> rejected'"
+    """
     if isinstance(data, bytes):
         data = data[: 4 * REDACTED_SPAN].decode("utf-8", "replace")  # at most 4 bytes a character: enough to redact
     return repr(_scrub(data, secret)) if data else "empty"
@@ -948,7 +953,7 @@ def _status_problem(response, body, retries, settings):
     try:
         detail = _api_errors(load_json(body), secret)
     except ApiError:
-        detail = _quote(body, secret)
+        detail = quote_in_error(body, secret)
     if response.status_code in (401, 403):
         return f"{reason}: the token from {settings.token_source} was refused ({detail})"
     if 300 <= response.status_code < 400:

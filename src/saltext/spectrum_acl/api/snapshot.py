@@ -204,7 +204,7 @@ def _quoted(value, secret):
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = repr(value)
-    return _client()._quote(text, secret)
+    return _client().quote_in_error(text, secret)
 
 
 class _Reader:
