@@ -21,6 +21,7 @@ import yaml
 from saltext.spectrum_acl.apps import drift
 from tests.conftest import EXAMPLES
 from tests.dns_server import DnsServer
+from tests.integration.masters import example_file_root, master_daemon
 
 ZONE = {"origin.partner.test": {"A": ["93.184.215.14"]}}
 PILLAR = {
@@ -68,20 +69,12 @@ def dns_server():
 
 @pytest.fixture(scope="module")
 def master(salt_factories, tmp_path_factory):
-    file_root = tmp_path_factory.mktemp("drift-file-root")
-    shutil.copytree(EXAMPLES / "salt", file_root, dirs_exist_ok=True)
+    file_root = example_file_root(tmp_path_factory, "drift-file-root")
     pillar_root = tmp_path_factory.mktemp("drift-pillar")
     (pillar_root / "top.sls").write_text("base:\n  '*':\n    - spectrum\n")
     (pillar_root / "spectrum.sls").write_text(yaml.safe_dump(PILLAR))
-    overrides = {
-        "file_roots": {"base": [str(file_root)]},
-        "pillar_roots": {"base": [str(pillar_root)]},
-        "open_mode": True,
-        "interface": "127.0.0.1",
-        # the example master snippet, as written
-        **yaml.safe_load((EXAMPLES / "master.d" / "reactor.conf").read_text()),
-    }
-    factory = salt_factories.salt_master_daemon(f"drift-master-{uuid.uuid4().hex[:8]}", overrides=overrides)
+    reactor = yaml.safe_load((EXAMPLES / "master.d" / "reactor.conf").read_text())  # the example snippet, as written
+    factory = master_daemon(salt_factories, "drift-master", file_root, pillar_root, **reactor)
     with factory.started():
         yield factory
 

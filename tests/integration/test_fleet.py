@@ -13,9 +13,7 @@ The API requests of each wave are counted at a proxy in front of the server.
 import hashlib
 import json
 import secrets
-import shutil
 import time
-import uuid
 
 import pytest
 import yaml
@@ -24,6 +22,7 @@ from saltext.spectrum_acl import load_guard
 from saltext.spectrum_acl.api.server import ReferenceServer
 from tests.api.test_snapshot_faults import FaultProxy
 from tests.conftest import EXAMPLES
+from tests.integration.masters import example_edge_minion, example_file_root, master_daemon, owner_only_token_file
 
 SNAPSHOT = "spectrum_acl/prefixes.json"
 EDGES = 3
@@ -58,23 +57,16 @@ def upstream(token, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def master(salt_factories, tmp_path_factory, upstream, token):
-    token_file = tmp_path_factory.mktemp("fleet-secrets") / "api.token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    file_root = tmp_path_factory.mktemp("fleet-file-root")
-    shutil.copytree(EXAMPLES / "salt", file_root, dirs_exist_ok=True)
+    token_file = owner_only_token_file(tmp_path_factory, token, "fleet-secrets")
+    file_root = example_file_root(tmp_path_factory, "fleet-file-root")
     overrides = {
-        "file_roots": {"base": [str(file_root)]},
-        "pillar_roots": {"base": [str(EXAMPLES / "pillar")]},
-        "open_mode": True,
-        "interface": "127.0.0.1",
         # three minions share two cores with the suite: give busy ones time to answer find_job
         "gather_job_timeout": 60,
         "spectrum_acl": {"snapshot": {"url": upstream[0].url, "token_file": str(token_file),
                                       "accounts": ["provider", "acme"], "output": f"salt://{SNAPSHOT}",
                                       "retries": 0}},
     }
-    factory = salt_factories.salt_master_daemon(f"fleet-master-{uuid.uuid4().hex[:8]}", overrides=overrides)
+    factory = master_daemon(salt_factories, "fleet-master", file_root, EXAMPLES / "pillar", **overrides)
     with factory.started():
         yield factory
 
@@ -85,15 +77,7 @@ def edges(master, tmp_path_factory):
     started = []
     for number in range(EDGES):
         edge_dir = tmp_path_factory.mktemp(f"edge{number}-etc")
-        overrides = {
-            "master": "127.0.0.1",
-            "spectrum_acl": {"prefix_data": f"salt://{SNAPSHOT}", "accounts": ["crossbow", "acme", "partner"],
-                             "static_hosts": {"origin.partner.example": ["93.184.215.14"]}},
-            "spectrum_edge": {"config_dir": str(edge_dir)},
-        }
-        factory = master.salt_minion_daemon(f"edge{number}-{uuid.uuid4().hex[:6]}", overrides=overrides)
-        factory.edge_dir = edge_dir  # not config_dir: that is the factory's own
-        started.append(factory)
+        started.append(example_edge_minion(master, f"edge{number}", f"salt://{SNAPSHOT}", edge_dir))
     for factory in started:
         factory.start()
     try:

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from tests.conftest import EXAMPLES
+from tests.integration.masters import master_daemon
 
 ACCOUNTS = ["crossbow", "acme", "partner"]
 STATIC_HOSTS = {"origin.partner.example": ["93.184.215.14"]}
@@ -79,13 +80,7 @@ def master(salt_factories, tmp_path_factory, pillar_root):
     (file_root / "spectrum").mkdir()
     shutil.copy(EXAMPLES / "prefixes.yaml", file_root / "spectrum" / "prefixes.yaml")
     _write_pillar(pillar_root, {"ssh": GOOD_APP})
-    overrides = {
-        "file_roots": {"base": [str(file_root)]},
-        "pillar_roots": {"base": [str(pillar_root)]},
-        "open_mode": True,
-        "interface": "127.0.0.1",
-    }
-    factory = salt_factories.salt_master_daemon(f"fresh-master-{uuid.uuid4().hex[:8]}", overrides=overrides)
+    factory = master_daemon(salt_factories, "fresh-master", file_root, pillar_root)
     with factory.started():
         yield factory
 

@@ -7,8 +7,6 @@ import hashlib
 import json
 import pathlib
 import secrets
-import shutil
-import uuid
 
 import pytest
 from salt.exceptions import SaltInvocationError
@@ -17,6 +15,7 @@ from saltext.spectrum_acl import load_guard
 from saltext.spectrum_acl.api.server import ReferenceServer
 from tests.api.test_snapshot_faults import FaultProxy
 from tests.conftest import EXAMPLES
+from tests.integration.masters import example_edge_minion, example_file_root, master_daemon, owner_only_token_file
 
 SNAPSHOT = "spectrum_acl/prefixes.json"
 
@@ -37,17 +36,9 @@ def api(token):
 
 @pytest.fixture(scope="module")
 def master(salt_factories, tmp_path_factory, api, token):
-    secrets_dir = tmp_path_factory.mktemp("master-secrets")
-    token_file = secrets_dir / "api.token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
-    file_root = tmp_path_factory.mktemp("master-file-root")
-    shutil.copytree(EXAMPLES / "salt", file_root, dirs_exist_ok=True)
+    token_file = owner_only_token_file(tmp_path_factory, token)
+    file_root = example_file_root(tmp_path_factory, "master-file-root")
     overrides = {
-        "file_roots": {"base": [str(file_root)]},
-        "pillar_roots": {"base": [str(EXAMPLES / "pillar")]},
-        "open_mode": True,
-        "interface": "127.0.0.1",
         "spectrum_acl": {
             "snapshot": {
                 "url": api[1].url,
@@ -58,7 +49,7 @@ def master(salt_factories, tmp_path_factory, api, token):
             },
         },
     }
-    factory = salt_factories.salt_master_daemon(f"master-{uuid.uuid4().hex[:8]}", overrides=overrides)
+    factory = master_daemon(salt_factories, "master", file_root, EXAMPLES / "pillar", **overrides)
     with factory.started():
         # salt-factories puts a state tree of its own first in file_roots: salt:// output goes to the first
         factory.snapshot_path = pathlib.Path(factory.config["file_roots"]["base"][0]) / SNAPSHOT
@@ -67,19 +58,8 @@ def master(salt_factories, tmp_path_factory, api, token):
 
 @pytest.fixture(scope="module")
 def minion(master, tmp_path_factory):
-    config_dir = tmp_path_factory.mktemp("edge-etc")
-    overrides = {
-        "master": "127.0.0.1",
-        "spectrum_acl": {
-            "prefix_data": f"salt://{SNAPSHOT}",
-            "static_hosts": {"origin.partner.example": ["93.184.215.14"]},
-            "accounts": ["crossbow", "acme", "partner"],
-        },
-        "spectrum_edge": {"config_dir": str(config_dir)},
-    }
-    factory = master.salt_minion_daemon(f"edge-{uuid.uuid4().hex[:8]}", overrides=overrides)
+    factory = example_edge_minion(master, "edge", f"salt://{SNAPSHOT}", tmp_path_factory.mktemp("edge-etc"))
     with factory.started():
-        factory.config_dir = config_dir
         yield factory
 
 
@@ -108,7 +88,7 @@ def test_minions_apply_from_the_snapshot_with_no_api_request(master, minion, api
     salt_cli = master.salt_cli(timeout=120)
     ret = salt_cli.run("state.apply", minion_tgt=minion.id)
     assert ret.returncode == 0, ret.stdout + ret.stderr
-    config = json.loads((minion.config_dir / "apps.json").read_text())
+    config = json.loads((minion.edge_dir / "apps.json").read_text())
     assert sorted(config["apps"]) == ["acme-game", "crossbow-ssh", "partner-api", "partner-db"]
     check = salt_cli.run("spectrum_acl.check_origin", "104.16.9.1", "account_id=crossbow", minion_tgt=minion.id)
     assert check.data["allowed"] is False
