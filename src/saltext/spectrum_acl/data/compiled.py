@@ -50,40 +50,46 @@ def _key_of(stat):
     return f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
 
 
-def _verified_before(cache_dir, path, stat_key):
-    """Was the cache file at ``path``, as it is now (``stat_key``), checked in full by an earlier load?"""
+def _read_record(cache_dir, name):
+    """The JSON record ``name`` of the cache dir, or ``None`` when absent, unreadable or not trusted."""
     try:
-        with safe_files.open_trusted(os.path.join(cache_dir, _VERIFIED), "cache file") as handle:
-            return json.load(handle) == [path, stat_key]
+        with safe_files.open_trusted(os.path.join(cache_dir, name), "cache file") as handle:
+            return json.load(handle)
     except safe_files.UnsafePath as exc:
         log.warning("spectrum_acl: ignoring %s", exc)
-        return False
     except (OSError, ValueError):
-        return False
+        pass
+    return None
+
+
+def _write_record(cache_dir, name, value, what):
+    """Write the JSON record ``name`` atomically; a failure is logged (as not recording ``what``) and ignored."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}-")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(value, out)
+        os.replace(temporary, os.path.join(cache_dir, name))
+    except OSError as exc:
+        log.warning("spectrum_acl: could not record %s in %s: %s", what, cache_dir, exc)
+
+
+def _verified_before(cache_dir, path, stat_key):
+    """Was the cache file at ``path``, as it is now (``stat_key``), checked in full by an earlier load?"""
+    return _read_record(cache_dir, _VERIFIED) == [path, stat_key]
 
 
 def _remember_verified(cache_dir, path, stat):
     """Record that the cache file checked out in full, unless it changed too recently to tell."""
     if time.time() - stat.st_mtime < RACY_SECONDS or time.time() - stat.st_ctime < RACY_SECONDS:
         return
-    try:
-        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".verified-")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump([path, _key_of(stat)], out)
-        os.replace(temporary, os.path.join(cache_dir, _VERIFIED))
-    except OSError as exc:
-        log.warning("spectrum_acl: could not record the verified index cache in %s: %s", cache_dir, exc)
+    _write_record(cache_dir, _VERIFIED, [path, _key_of(stat)], "the verified index cache")
 
 
 def known_digest(cache_dir, data_path):
     """The content hash recorded for ``data_path`` when it has not changed since, else ``None``."""
     try:
-        with safe_files.open_trusted(os.path.join(cache_dir, _DIGESTS), "cache file") as handle:
-            stat_key, digest = json.load(handle)[os.path.abspath(data_path)]
+        stat_key, digest = _read_record(cache_dir, _DIGESTS)[os.path.abspath(data_path)]
         return digest if stat_key == _stat_key(data_path) else None
-    except safe_files.UnsafePath as exc:
-        log.warning("spectrum_acl: ignoring %s", exc)
-        return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -92,12 +98,10 @@ def remember_digest(cache_dir, data_path, digest):
     """Record ``data_path``'s content hash against its stat, so the next run need not hash it."""
     try:
         record = {os.path.abspath(data_path): [_stat_key(data_path), digest]}
-        handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=".digests-")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(record, out)
-        os.replace(temporary, os.path.join(cache_dir, _DIGESTS))
     except OSError as exc:
         log.warning("spectrum_acl: could not record the prefix data hash in %s: %s", cache_dir, exc)
+        return
+    _write_record(cache_dir, _DIGESTS, record, "the prefix data hash")
 
 
 def cache_path(cache_dir, data_digest):
