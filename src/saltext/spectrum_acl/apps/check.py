@@ -171,18 +171,13 @@ def check_apps(raw_apps, guard, default_account_id=None, only=None, accounts=Non
         app = valid.get(name)
         if app is not None:
             verdicts = _check_app(app_guard, app)
+            shown = [origin.text for origin in app.origins] if app.hostname is None else [f"{app.hostname} (origin_dns)"]
+            entry["origins"] = [
+                {"origin": text, "account_id": app.account_id, "allowed": True} if verdict.allowed and not details
+                else verdict.as_dict()
+                for verdict, text in zip(verdicts, shown)
+            ]
             denied = [position for position, verdict in enumerate(verdicts) if not verdict.allowed]
-            if denied or details or app.hostname is not None:
-                shown = [origin.text for origin in app.origins] if app.hostname is None else [f"{app.hostname} (origin_dns)"]
-                entry["origins"] = [
-                    {"origin": text, "account_id": app.account_id, "allowed": True} if verdict.allowed and not details
-                    else verdict.as_dict()
-                    for verdict, text in zip(verdicts, shown)
-                ]
-            else:  # a state run's allowed direct origins: their text, no reasons
-                entry["origins"] = [
-                    {"origin": origin.text, "account_id": app.account_id, "allowed": True} for origin in app.origins
-                ]
             entry["allowed"] = not entry["errors"] and not denied
             if denied:
                 report["denials"].extend(f"{name}: {verdicts[position].summary()}" for position in denied)

@@ -205,10 +205,10 @@ def _fast_origin_url(text):
     try:  # inet_pton refuses what cidr_ints refuses
         if v4 is not None:
             value = int.from_bytes(inet_pton(AF_INET, v4), "big")
-            span = _new_tuple(Span, (4, value, value, 32))  # one address (a NamedTuple, made without its __new__)
+            span = _new_tuple(Span, (4, value, value, V4.width))  # one address (a NamedTuple, made without its __new__)
         elif ":" in v6:
             value = int.from_bytes(inet_pton(AF_INET6, v6), "big")
-            span = _new_tuple(Span, (6, value, value, 128))
+            span = _new_tuple(Span, (6, value, value, V6.width))
         else:
             return None
     except (OSError, ValueError, UnicodeError):

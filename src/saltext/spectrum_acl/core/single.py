@@ -91,8 +91,7 @@ def _lookups(prefix_index):
     # is (segment 0 starts at 0.0.0.0). Anonymous memory: a page takes RSS only once written.
     fine = memoryview(mmap.mmap(-1, 4 * ((V4_BUCKETS << 4) + 1))).cast("I")
     v6_labels = segments.v6_labels
-    v6_raw = segments.v6_keys
-    v6_keys = V6Keys(v6_raw)
+    v6_keys = V6Keys(segments.v6_keys)
     v6_count = len(v6_keys)
     v6_blocks = {}  # top 40 bits -> (position of the block's first start, its starts as ints), made when first asked
     labels = prefix_index.labels
@@ -182,7 +181,7 @@ def _lookups(prefix_index):
             label = v6_labels[position]
             found |= memo.get(label) or learn(memo, label, account_id)
             position += 1
-            if position >= v6_count or from_bytes(v6_raw[16 * position:16 * position + 16], "big") > last:
+            if position >= v6_count or v6_keys.value(position) > last:
                 return found & _BITS
 
     def found_of_text(text, account_id):
